@@ -1,0 +1,36 @@
+# supervisor/: natsvisord and natsvisorctl.
+
+# Pure modules: no libuv, no nats.c; unit tests link them alone.
+noinst_LIBRARIES += supervisor/libnvpure.a
+supervisor_libnvpure_a_SOURCES = \
+	supervisor/parse.c supervisor/parse.h \
+	supervisor/subject.c supervisor/subject.h \
+	supervisor/config.c supervisor/config.h \
+	supervisor/listener.c supervisor/listener.h \
+	supervisor/ctlproto.c supervisor/ctlproto.h
+supervisor_libnvpure_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(BSD_CFLAGS)
+
+# System modules without nats.c: spawning, output capture, logging.
+noinst_LIBRARIES += supervisor/libnvsys.a
+supervisor_libnvsys_a_SOURCES = \
+	supervisor/log.c supervisor/log.h \
+	supervisor/spawn.c supervisor/spawn.h \
+	supervisor/output.c supervisor/output.h
+supervisor_libnvsys_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(BSD_CFLAGS)
+
+sbin_PROGRAMS += supervisor/natsvisord
+supervisor_natsvisord_SOURCES = \
+	supervisor/natsvisord.c \
+	supervisor/loop.c supervisor/loop.h \
+	supervisor/bus.c supervisor/bus.h \
+	supervisor/control.c supervisor/control.h \
+	supervisor/notify.c supervisor/notify.h
+supervisor_natsvisord_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(NATS_CFLAGS) $(BSD_CFLAGS)
+supervisor_natsvisord_LDADD = supervisor/libnvsys.a supervisor/libnvpure.a \
+	$(UV_LIBS) $(NATS_LIBS) $(INIH_LIBS) $(BSD_LIBS) -lpthread
+
+# The control client links neither libuv nor nats.c: a status query pays
+# only for the socket round trip.
+bin_PROGRAMS += supervisor/natsvisorctl
+supervisor_natsvisorctl_SOURCES = supervisor/natsvisorctl.c
+supervisor_natsvisorctl_LDADD = supervisor/libnvpure.a $(INIH_LIBS) $(BSD_LIBS) -ldl

@@ -1,0 +1,39 @@
+/*
+ * parse.h: value syntax shared by the configuration, the control client
+ * and the daemon.  Pure: no libuv, no nats.c, no allocation unless noted.
+ * Every function returns 0 on success and -1 with *ERR set to a static
+ * message on failure.
+ */
+#ifndef NV_PARSE_H
+#define NV_PARSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* "250ms", "1.5s", "2m", "1h"; a bare number is seconds. */
+int parse_duration(const char *s, uint64_t *ms, const char **err);
+/* "512", "64K", "10M", "1G" (powers of 1024). */
+int parse_size(const char *s, uint64_t *bytes, const char **err);
+/* yes/no/true/false/on/off/1/0, any case. */
+int parse_bool(const char *s, bool *v, const char **err);
+/* Signal by name ("TERM", "SIGTERM", "term") or number. */
+int parse_signal(const char *s, int *sig, const char **err);
+/* "TERM" for SIGTERM; "SIG%d" for unknown (static buffer). */
+const char *signal_name(int sig);
+/* Octal umask "022", "0077". */
+int parse_umask(const char *s, int *mask, const char **err);
+
+/* Split S into a NULL-terminated argv with shell-style quoting ('...',
+ * "...", backslash escapes), no expansion.  Allocates; free with
+ * argv_free().  *ERR e.g. "unterminated quote". */
+int argv_split(const char *s, char ***argv, const char **err);
+void argv_free(char **argv);
+
+/* Split a list separated by commas and/or white space, honouring quotes
+ * as argv_split does.  Allocates. */
+int list_split(const char *s, char ***items, const char **err);
+
+/* Format a duration for humans ("250ms", "1.5s", "2m3s"); static buffer. */
+const char *format_duration(uint64_t ms);
+
+#endif
