@@ -28,6 +28,7 @@ enum spawn_stage {
 
 struct spawn_req {
 	char *const *argv;  /* argv[0] is looked up in PATH of ENVP if it has no '/' */
+	const char *path;   /* program to exec; NULL: spawn_resolve(argv[0]) */
 	char *const *envp;  /* complete environment for the child */
 	const char *directory; /* NULL: stay */
 	int umask;             /* -1: keep */
@@ -50,14 +51,21 @@ struct spawn_child {
 };
 
 /* Fork and exec. Returns 0 and fills CHILD, or -1 with errno set (fork or
- * pipe failure: nothing was started).  The child is the leader of its own
- * process group (pgid == pid); setpgid is called in both processes. */
+ * pipe failure, or ENOENT/EACCES from spawn_resolve when PATH holds no
+ * such program: nothing was started).  The child is the leader of its own
+ * process group (pgid == pid); setpgid is called in both processes.
+ * Signals are blocked in the calling thread around fork(); call it from
+ * the loop thread, which outlives every child: PR_SET_PDEATHSIG fires
+ * when the forking *thread* ends.  Every later failure (chdir, creds,
+ * exec, ...) comes back through CHILD->errpipe, and the child exits 127. */
 int spawn_start(const struct spawn_req *req, struct spawn_child *child);
 
 /* Read the exec-error pipe without blocking.  Returns 1 when exec
  * succeeded (EOF, nothing written), 2 when the child reported a failure
  * (*STAGE and *ERRNUM set), 0 when nothing is known yet (would block).
- * After the child has exited the answer is never 0. */
+ * After the child has exited the answer is never 0.  A read error on the
+ * pipe itself is reported as 2 with SPAWN_STAGE_SETUP and its errno.
+ * The caller closes ERRPIPE once the answer is not 0. */
 int spawn_read_error(int errpipe, enum spawn_stage *stage, int *errnum);
 
 /* "exec", "chdir", ... for messages. */

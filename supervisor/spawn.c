@@ -1,0 +1,447 @@
+/*
+ * spawn.c: fork and exec one child, natsvisor's way.
+ *
+ * Why not uv_spawn: the daemon reaps every child with waitpid(-1), which
+ * races libuv's per-pid reaping, and it needs things uv_spawn does not do
+ * (a process group per listener, rlimits, PR_SET_PDEATHSIG, closing the
+ * nats.c sockets that are not close-on-exec).
+ *
+ * The daemon is multi-threaded (nats.c), so between fork and exec the
+ * child may only make async-signal-safe calls: everything that allocates
+ * or may take a lock (PATH lookup, pipes, /dev/null, the rlimit values,
+ * the fallback close bound) is prepared in the parent first.  All signals
+ * are blocked in the parent around fork() so that no handler inherited
+ * from the daemon (libuv's signal pipe writers) runs in the child before
+ * the dispositions are reset.
+ *
+ * Descriptors: the child marks every fd >= 3 close-on-exec with
+ * close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) rather than closing them, so
+ * the exec-error pipe (itself close-on-exec) stays usable until execve and
+ * everything else vanishes at exec.  Kernels without CLOSE_RANGE_CLOEXEC
+ * (before 5.11) get two plain close_range() calls around the error pipe;
+ * kernels without close_range (before 5.9) a close() loop bounded by the
+ * daemon's RLIMIT_NOFILE soft limit read before the fork (no fd can exist
+ * above it, since the daemon only ever raises that limit).  libbsd's
+ * closefrom is not used: it may read /proc, which allocates.
+ *
+ * A failure in the child is written as (stage, errno) to the error pipe
+ * and the child exits 127; the parent reads the pipe before interpreting
+ * the exit, so "no such file" is a spawn error and never a bare 127.
+ */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define SPAWN_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/* What the child writes to the error pipe: one write, far below PIPE_BUF,
+ * so the parent reads all of it or nothing. */
+struct spawn_report {
+	int32_t stage;
+	int32_t errnum;
+};
+
+/* Everything the child needs, computed before the fork. */
+struct spawn_prep {
+	const struct spawn_req *req;
+	const char *path;
+	pid_t parent;
+	int devnull;
+	int out_w, err_w; /* child's stdout/stderr; devnull when not captured */
+	int errw;         /* write end of the error pipe */
+	bool set_nofile, set_core;
+	struct rlimit nofile, core;
+	int close_bound;  /* fallback: close fds 3 .. close_bound-1 */
+};
+
+/* Stage names for messages. */
+const char *spawn_stage_name(enum spawn_stage stage)
+{
+	switch (stage) {
+	case SPAWN_OK:
+		return "ok";
+	case SPAWN_STAGE_SETUP:
+		return "setup";
+	case SPAWN_STAGE_CHDIR:
+		return "chdir";
+	case SPAWN_STAGE_CREDS:
+		return "credentials";
+	case SPAWN_STAGE_EXEC:
+		return "exec";
+	}
+	return "unknown";
+}
+
+/* Value of PATH in ENVP, or NULL. */
+static const char *spawn_env_path(char *const *envp)
+{
+	if (envp == NULL)
+		return NULL;
+	for (; *envp != NULL; envp++)
+		if (strncmp(*envp, "PATH=", 5) == 0)
+			return *envp + 5;
+	return NULL;
+}
+
+/* Look ARGV0 up in the PATH of ENVP the way execvp would, but before the
+ * fork: a name with a '/' is taken as it is (exec reports on it). */
+char *spawn_resolve(const char *argv0, char *const *envp)
+{
+	const char *path, *dir, *end;
+	size_t nlen;
+	bool denied = false;
+
+	if (argv0 == NULL || *argv0 == '\0') {
+		errno = ENOENT;
+		return NULL;
+	}
+	if (strchr(argv0, '/') != NULL) {
+		char *r = strdup(argv0);
+		if (r == NULL)
+			errno = ENOMEM;
+		return r;
+	}
+	path = spawn_env_path(envp);
+	if (path == NULL)
+		path = SPAWN_DEFAULT_PATH;
+	nlen = strlen(argv0);
+	for (dir = path;; dir = end + 1) {
+		struct stat st;
+		char *cand;
+		size_t dlen;
+
+		end = strchrnul(dir, ':');
+		dlen = (size_t)(end - dir);
+		cand = malloc(dlen + nlen + 3);
+		if (cand == NULL) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		if (dlen == 0) /* an empty element means "." (POSIX) */
+			memcpy(cand, ".", (dlen = 1));
+		else
+			memcpy(cand, dir, dlen);
+		cand[dlen] = '/';
+		memcpy(cand + dlen + 1, argv0, nlen + 1);
+		if (stat(cand, &st) == 0) {
+			if (S_ISREG(st.st_mode) && (st.st_mode & 0111))
+				return cand;
+			denied = true;
+		} else if (errno == EACCES) {
+			denied = true;
+		}
+		free(cand);
+		if (*end == '\0')
+			break;
+	}
+	errno = denied ? EACCES : ENOENT;
+	return NULL;
+}
+
+/* Non-blocking read of the child's report; see spawn.h. */
+int spawn_read_error(int errpipe, enum spawn_stage *stage, int *errnum)
+{
+	struct spawn_report r;
+	ssize_t n;
+
+	do
+		n = read(errpipe, &r, sizeof(r));
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return 1;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n < 0) {
+		*stage = SPAWN_STAGE_SETUP;
+		*errnum = errno;
+		return 2;
+	}
+	if ((size_t)n != sizeof(r) || r.stage <= SPAWN_OK ||
+	    r.stage > SPAWN_STAGE_EXEC) {
+		*stage = SPAWN_STAGE_SETUP; /* cannot happen: atomic pipe write */
+		*errnum = EPROTO;
+		return 2;
+	}
+	*stage = (enum spawn_stage)r.stage;
+	*errnum = r.errnum;
+	return 2;
+}
+
+/* Move *FD above 2 (close-on-exec), so the child's dup2 onto 0..2 can
+ * never clobber a source it still needs. */
+static int spawn_fd_high(int *fd)
+{
+	int n;
+
+	if (*fd > 2)
+		return 0;
+	n = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+	if (n < 0)
+		return -1;
+	close(*fd);
+	*fd = n;
+	return 0;
+}
+
+/* Close FD if open, keeping errno. */
+static void spawn_close(int *fd)
+{
+	int e = errno;
+
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	errno = e;
+}
+
+/* An O_CLOEXEC pipe whose read end is also O_NONBLOCK (the write end,
+ * the child's stdout or the error pipe, stays blocking). */
+static int spawn_pipe(int *r, int *w)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	*r = p[0];
+	*w = p[1];
+	if (fcntl(*r, F_SETFL, O_NONBLOCK) < 0 || spawn_fd_high(w) < 0) {
+		spawn_close(r);
+		spawn_close(w);
+		return -1;
+	}
+	return 0;
+}
+
+/* rlimit value from a configured int64 (huge means unlimited). */
+static rlim_t spawn_rlim(uint64_t v)
+{
+	return v >= (uint64_t)RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)v;
+}
+
+/* Compute the limits the child sets: soft to the wanted value, hard kept
+ * unless it has to grow (which only a privileged daemon may do). */
+static void spawn_prep_limits(const struct spawn_req *req,
+			      struct spawn_prep *p)
+{
+	struct rlimit cur;
+	uint64_t want;
+
+	p->close_bound = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &cur) == 0) {
+		if (cur.rlim_cur != RLIM_INFINITY && cur.rlim_cur < INT_MAX)
+			p->close_bound = (int)cur.rlim_cur;
+		else
+			p->close_bound = INT_MAX;
+		want = req->limit_nofile >= 0 ? (uint64_t)req->limit_nofile
+					      : req->nofile_soft;
+		if (req->limit_nofile >= 0 || req->nofile_soft > 0) {
+			p->set_nofile = true;
+			p->nofile.rlim_cur = spawn_rlim(want);
+			p->nofile.rlim_max = cur.rlim_max;
+			if (cur.rlim_max != RLIM_INFINITY &&
+			    (p->nofile.rlim_cur == RLIM_INFINITY ||
+			     p->nofile.rlim_cur > cur.rlim_max))
+				p->nofile.rlim_max = p->nofile.rlim_cur;
+		}
+	}
+	if (req->limit_core >= 0 && getrlimit(RLIMIT_CORE, &cur) == 0) {
+		p->set_core = true;
+		p->core.rlim_cur = spawn_rlim((uint64_t)req->limit_core);
+		p->core.rlim_max = cur.rlim_max;
+		if (cur.rlim_max != RLIM_INFINITY &&
+		    (p->core.rlim_cur == RLIM_INFINITY ||
+		     p->core.rlim_cur > cur.rlim_max))
+			p->core.rlim_max = p->core.rlim_cur;
+	}
+}
+
+/* Child: report (STAGE, ERRNUM) and exit 127.  Async-signal-safe. */
+static void __attribute__((noreturn))
+spawn_child_fail(const struct spawn_prep *p, enum spawn_stage stage, int errnum)
+{
+	struct spawn_report r = { .stage = (int32_t)stage,
+				  .errnum = (int32_t)errnum };
+	ssize_t n;
+
+	do
+		n = write(p->errw, &r, sizeof(r));
+	while (n < 0 && errno == EINTR);
+	_exit(127);
+}
+
+/* Child: make every fd above 2 except the error pipe go away at exec (or
+ * now).  Async-signal-safe; see the top of the file. */
+static int spawn_child_fds(const struct spawn_prep *p)
+{
+	int fd;
+
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	if (errno == EINVAL) { /* close_range without CLOSE_RANGE_CLOEXEC */
+		if (p->errw > 3 &&
+		    syscall(SYS_close_range, 3U, (unsigned)p->errw - 1, 0U) < 0)
+			return -1;
+		return (int)syscall(SYS_close_range, (unsigned)p->errw + 1,
+				    ~0U, 0U);
+	}
+	if (errno != ENOSYS)
+		return -1;
+	for (fd = 3; fd < p->close_bound; fd++)
+		if (fd != p->errw)
+			close(fd);
+	return 0;
+}
+
+/* Child: everything between fork and exec, in the order of spawn.h.  Only
+ * async-signal-safe calls; never returns. */
+static void __attribute__((noreturn)) spawn_child(const struct spawn_prep *p)
+{
+	const struct spawn_req *req = p->req;
+	struct sigaction sa;
+	sigset_t none;
+	int sig;
+
+	/* SIG_IGN survives exec (nats.c ignores SIGPIPE); handlers would not,
+	 * but reset them all anyway.  SIGKILL/SIGSTOP and glibc's reserved
+	 * real-time signals fail with EINVAL, which is fine. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &sa, NULL);
+
+	if (setpgid(0, 0) < 0)
+		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+	if (dup2(p->devnull, STDIN_FILENO) < 0 ||
+	    dup2(p->out_w, STDOUT_FILENO) < 0 ||
+	    dup2(p->err_w, STDERR_FILENO) < 0)
+		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+	if (spawn_child_fds(p) < 0)
+		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+	if (p->set_nofile && setrlimit(RLIMIT_NOFILE, &p->nofile) < 0)
+		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+	if (p->set_core && setrlimit(RLIMIT_CORE, &p->core) < 0)
+		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+	if (req->umask >= 0)
+		umask((mode_t)req->umask);
+	if (req->directory != NULL && chdir(req->directory) < 0)
+		spawn_child_fail(p, SPAWN_STAGE_CHDIR, errno);
+	if (req->set_ids) {
+		if (setgroups((size_t)(req->ngroups > 0 ? req->ngroups : 0),
+			      req->ngroups > 0 ? req->groups : NULL) < 0 ||
+		    setgid(req->gid) < 0 || setuid(req->uid) < 0)
+			spawn_child_fail(p, SPAWN_STAGE_CREDS, errno);
+	}
+	/* After the uid switch, which clears the death signal; then make sure
+	 * the daemon did not die before it was armed. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+	if (getppid() != p->parent)
+		spawn_child_fail(p, SPAWN_STAGE_SETUP, ESRCH);
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+	execve(p->path, req->argv, req->envp);
+	spawn_child_fail(p, SPAWN_STAGE_EXEC, errno);
+}
+
+/* Prepare, fork, and let the child set itself up; see spawn.h. */
+int spawn_start(const struct spawn_req *req, struct spawn_child *child)
+{
+	struct spawn_prep p = { .req = req, .devnull = -1, .out_w = -1,
+				.err_w = -1, .errw = -1 };
+	int out_r = -1, err_r = -1, err_pr = -1;
+	char *resolved = NULL;
+	sigset_t all, old;
+	pid_t pid;
+	int e;
+
+	child->pid = -1;
+	child->out_fd = child->err_fd = child->errpipe = -1;
+	if (req->argv == NULL || req->argv[0] == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	p.path = req->path;
+	if (p.path == NULL) {
+		resolved = spawn_resolve(req->argv[0], req->envp);
+		if (resolved == NULL)
+			return -1;
+		p.path = resolved;
+	}
+	p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (p.devnull < 0 || spawn_fd_high(&p.devnull) < 0)
+		goto fail;
+	if (req->capture_output) {
+		if (spawn_pipe(&out_r, &p.out_w) < 0 ||
+		    spawn_pipe(&err_r, &p.err_w) < 0)
+			goto fail;
+	}
+	if (spawn_pipe(&err_pr, &p.errw) < 0)
+		goto fail;
+	spawn_prep_limits(req, &p);
+	p.parent = getpid();
+
+	sigfillset(&all);
+	if ((e = pthread_sigmask(SIG_SETMASK, &all, &old)) != 0) {
+		errno = e;
+		goto fail;
+	}
+	pid = fork();
+	if (pid == 0) {
+		if (!req->capture_output)
+			p.out_w = p.err_w = p.devnull;
+		spawn_child(&p);
+	}
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		errno = e;
+		goto fail;
+	}
+	/* Both sides call setpgid, so the group exists whichever runs first;
+	 * EACCES (child already exec'd) and ESRCH (already gone) are fine. */
+	(void)setpgid(pid, pid);
+
+	spawn_close(&p.devnull);
+	spawn_close(&p.out_w);
+	spawn_close(&p.err_w);
+	spawn_close(&p.errw);
+	free(resolved);
+	child->pid = pid;
+	child->out_fd = out_r;
+	child->err_fd = err_r;
+	child->errpipe = err_pr;
+	return 0;
+
+fail:
+	spawn_close(&p.devnull);
+	spawn_close(&p.out_w);
+	spawn_close(&p.err_w);
+	spawn_close(&p.errw);
+	spawn_close(&out_r);
+	spawn_close(&err_r);
+	spawn_close(&err_pr);
+	e = errno;
+	free(resolved);
+	errno = e;
+	return -1;
+}
