@@ -1,0 +1,674 @@
+/*
+ * deliver.c - commit a message to a maildir inbox, stdout or a command.
+ *
+ * Inbox: the classic maildir dance.  The body is written to tmp/NAME and
+ * fsync'd, renamed with renameat2(RENAME_NOREPLACE) to new/NAME (never
+ * replacing a file), and new/ is fsync'd so the rename itself survives a
+ * crash.  Only then is the message "committed" (confirmed, or acked in
+ * durable mode).  Names are unique per host, process and message; in
+ * durable mode they are derived from stream and sequence, so a
+ * redelivered message finds its earlier copy.
+ *
+ * Commands are started with posix_spawn (the process has nats.c threads:
+ * no fork-and-allocate) and get every descriptor above 2 closed, because
+ * nats.c sockets are not close-on-exec.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deliver.h"
+
+extern char **environ;
+
+static pthread_mutex_t	 deliver_lock = PTHREAD_MUTEX_INITIALIZER;
+static enum deliver_mode deliver_mode;
+static char		*deliver_arg;		/* inbox dir or command */
+static bool		 deliver_envelope;
+static int		 deliver_tmpfd = -1;	/* DIR/tmp */
+static int		 deliver_newfd = -1;	/* DIR/new */
+static int		 deliver_curfd = -1;	/* DIR/cur */
+static char		 deliver_host[128];	/* sanitised host name */
+static unsigned long long deliver_counter;
+
+/* A growable byte buffer (stdout lines, inbox envelopes, environment). */
+struct deliver_buf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+	bool	 oom;
+};
+
+/* Append n bytes, remembering an allocation failure. */
+static void
+deliver_buf_add(struct deliver_buf *b, const void *s, size_t n)
+{
+	char	*np;
+	size_t	 ncap;
+
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		ncap = b->cap ? b->cap : 512;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		if ((np = realloc(b->p, ncap)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Append a NUL-terminated string. */
+static void
+deliver_buf_puts(struct deliver_buf *b, const char *s)
+{
+	deliver_buf_add(b, s, strlen(s));
+}
+
+/* Append n bytes of s as a JSON string (s must be valid UTF-8). */
+static void
+deliver_buf_json(struct deliver_buf *b, const char *s, size_t n)
+{
+	char		esc[8];
+	unsigned char	c;
+	size_t		i;
+
+	deliver_buf_add(b, "\"", 1);
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			deliver_buf_add(b, esc, 2);
+		} else if (c == '\n')
+			deliver_buf_add(b, "\\n", 2);
+		else if (c == '\t')
+			deliver_buf_add(b, "\\t", 2);
+		else if (c == '\r')
+			deliver_buf_add(b, "\\r", 2);
+		else if (c < 0x20 || c == 0x7f) {
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+			deliver_buf_add(b, esc, 6);
+		} else
+			deliver_buf_add(b, &s[i], 1);
+	}
+	deliver_buf_add(b, "\"", 1);
+}
+
+/* Append n bytes of s in base64 (RFC 4648, padded), quoted. */
+static void
+deliver_buf_base64(struct deliver_buf *b, const char *s, size_t n)
+{
+	static const char	 tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char	*u = (const unsigned char *)s;
+	char			 q[4];
+	size_t			 i;
+	uint32_t		 v;
+
+	deliver_buf_add(b, "\"", 1);
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (uint32_t)u[i] << 16 | (uint32_t)u[i + 1] << 8 | u[i + 2];
+		q[0] = tab[v >> 18 & 63];
+		q[1] = tab[v >> 12 & 63];
+		q[2] = tab[v >> 6 & 63];
+		q[3] = tab[v & 63];
+		deliver_buf_add(b, q, 4);
+	}
+	if (i < n) {
+		v = (uint32_t)u[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)u[i + 1] << 8;
+		q[0] = tab[v >> 18 & 63];
+		q[1] = tab[v >> 12 & 63];
+		q[2] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		q[3] = '=';
+		deliver_buf_add(b, q, 4);
+	}
+	deliver_buf_add(b, "\"", 1);
+}
+
+/* True when s[0..n) is well-formed UTF-8 without NUL bytes. */
+static bool
+deliver_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i = 0, k, need;
+	uint32_t		 cp, min;
+
+	while (i < n) {
+		if (u[i] == 0)
+			return false;
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((u[i] & 0xe0) == 0xc0) {
+			need = 1;
+			cp = u[i] & 0x1f;
+			min = 0x80;
+		} else if ((u[i] & 0xf0) == 0xe0) {
+			need = 2;
+			cp = u[i] & 0x0f;
+			min = 0x800;
+		} else if ((u[i] & 0xf8) == 0xf0) {
+			need = 3;
+			cp = u[i] & 0x07;
+			min = 0x10000;
+		} else
+			return false;
+		if (i + need >= n)
+			return false;
+		for (k = 1; k <= need; k++) {
+			if ((u[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (u[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
+
+void
+deliver_escape(char *dst, size_t dstlen, const char *src, size_t n)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 c;
+	size_t			 i, o = 0;
+
+	if (dstlen == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)src[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = (char)c;
+		} else {
+			if (o + 4 >= dstlen)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	if (i < n && o + 3 < dstlen) {
+		dst[o++] = '.';
+		dst[o++] = '.';
+		dst[o++] = '.';
+	}
+	dst[o] = '\0';
+}
+
+/* mkdir that accepts an existing directory. */
+static int
+deliver_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Open DIR/sub as a directory descriptor, creating it if needed. */
+static int
+deliver_open_sub(const char *dir, const char *sub, char **cause)
+{
+	char	*path;
+	int	 fd;
+
+	if (asprintf(&path, "%s/%s", dir, sub) == -1) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	if (deliver_mkdir(path) == -1 ||
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (asprintf(cause, "%s: %s", path, strerror(errno)) == -1)
+			*cause = NULL;
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+/* Keep the host name usable in a maildir name ('/' and ':' escaped). */
+static void
+deliver_init_host(void)
+{
+	char	h[64] = "localhost";
+	size_t	i, o = 0;
+
+	if (gethostname(h, sizeof h - 1) == -1)
+		snprintf(h, sizeof h, "localhost");
+	h[sizeof h - 1] = '\0';
+	for (i = 0; h[i] != '\0' && o + 5 < sizeof deliver_host; i++) {
+		if (h[i] == '/')
+			o += (size_t)snprintf(deliver_host + o, 5, "\\057");
+		else if (h[i] == ':')
+			o += (size_t)snprintf(deliver_host + o, 5, "\\072");
+		else
+			deliver_host[o++] = h[i];
+	}
+	deliver_host[o] = '\0';
+}
+
+int
+deliver_init(enum deliver_mode mode, const char *arg, bool envelope,
+    char **cause)
+{
+	*cause = NULL;
+	deliver_mode = mode;
+	deliver_envelope = envelope;
+	if (arg != NULL && (deliver_arg = strdup(arg)) == NULL) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	if (mode != DELIVER_INBOX)
+		return 0;
+	deliver_init_host();
+	if (deliver_mkdir(arg) == -1) {
+		if (asprintf(cause, "%s: %s", arg, strerror(errno)) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	if ((deliver_tmpfd = deliver_open_sub(arg, "tmp", cause)) == -1 ||
+	    (deliver_newfd = deliver_open_sub(arg, "new", cause)) == -1 ||
+	    (deliver_curfd = deliver_open_sub(arg, "cur", cause)) == -1)
+		return -1;
+	return 0;
+}
+
+void
+deliver_fini(void)
+{
+	if (deliver_tmpfd != -1)
+		close(deliver_tmpfd);
+	if (deliver_newfd != -1)
+		close(deliver_newfd);
+	if (deliver_curfd != -1)
+		close(deliver_curfd);
+	deliver_tmpfd = deliver_newfd = deliver_curfd = -1;
+	free(deliver_arg);
+	deliver_arg = NULL;
+}
+
+/* The inbox file name of a message. */
+static void
+deliver_name(const struct deliver_msg *m, char *name, size_t len)
+{
+	struct timeval	tv;
+
+	if (m->stream != NULL) {
+		/* Stream names contain no '.', so this cannot collide. */
+		snprintf(name, len, "js.%s.%llu", m->stream,
+		    (unsigned long long)m->seq);
+		return;
+	}
+	gettimeofday(&tv, NULL);
+	snprintf(name, len, "%lld.M%06ldP%ldQ%llu.%s", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, (long)getpid(), ++deliver_counter,
+	    deliver_host);
+}
+
+/* Write all of buf to fd. */
+static int
+deliver_write_all(int fd, const char *buf, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0) {
+		if ((w = write(fd, buf, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The envelope: subject, reply and headers as "Key: value" lines. */
+static void
+deliver_envelope_text(const struct deliver_msg *m, struct deliver_buf *b)
+{
+	size_t	i;
+
+	deliver_buf_puts(b, "NATS-Subject: ");
+	deliver_buf_puts(b, m->subject);
+	deliver_buf_puts(b, "\n");
+	if (m->reply != NULL && *m->reply != '\0') {
+		deliver_buf_puts(b, "NATS-Reply: ");
+		deliver_buf_puts(b, m->reply);
+		deliver_buf_puts(b, "\n");
+	}
+	for (i = 0; i < m->nhdrs; i++) {
+		deliver_buf_puts(b, m->hdrs[i].key);
+		deliver_buf_puts(b, ": ");
+		deliver_buf_puts(b, m->hdrs[i].value);
+		deliver_buf_puts(b, "\n");
+	}
+	deliver_buf_puts(b, "\n");
+}
+
+/* tmp/NAME, fsync, rename into new/ without replacing, fsync new/. */
+static int
+deliver_inbox(const struct deliver_msg *m, char *err, size_t errlen)
+{
+	struct deliver_buf	 env = { 0 };
+	char			 name[256];
+	int			 fd, e;
+
+	deliver_name(m, name, sizeof name);
+	if (deliver_envelope) {
+		deliver_envelope_text(m, &env);
+		if (env.oom) {
+			free(env.p);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	fd = openat(deliver_tmpfd, name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		snprintf(err, errlen, "tmp/%s: %s", name, strerror(errno));
+		free(env.p);
+		return -1;
+	}
+	if ((env.len > 0 && deliver_write_all(fd, env.p, env.len) == -1) ||
+	    deliver_write_all(fd, m->data, m->len) == -1 || fsync(fd) == -1) {
+		e = errno;
+		close(fd);
+		unlinkat(deliver_tmpfd, name, 0);
+		free(env.p);
+		snprintf(err, errlen, "tmp/%s: %s", name, strerror(e));
+		return -1;
+	}
+	free(env.p);
+	if (close(fd) == -1) {
+		e = errno;
+		unlinkat(deliver_tmpfd, name, 0);
+		snprintf(err, errlen, "tmp/%s: %s", name, strerror(e));
+		return -1;
+	}
+	if (renameat2(deliver_tmpfd, name, deliver_newfd, name,
+	    RENAME_NOREPLACE) == -1) {
+		e = errno;
+		unlinkat(deliver_tmpfd, name, 0);
+		snprintf(err, errlen, "new/%s: %s", name, strerror(e));
+		return -1;
+	}
+	if (fsync(deliver_newfd) == -1) {
+		snprintf(err, errlen, "new/: fsync: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* One JSON line on stdout, flushed. */
+static int
+deliver_stdout(const struct deliver_msg *m, char *err, size_t errlen)
+{
+	struct deliver_buf	 b = { 0 };
+	size_t			 i, j;
+	bool			 first;
+	int			 rc = 0;
+
+	deliver_buf_puts(&b, "{\"subject\":");
+	deliver_buf_json(&b, m->subject, strlen(m->subject));
+	deliver_buf_puts(&b, ",\"reply\":");
+	if (m->reply != NULL && *m->reply != '\0')
+		deliver_buf_json(&b, m->reply, strlen(m->reply));
+	else
+		deliver_buf_puts(&b, "null");
+	if (deliver_utf8_valid(m->data, m->len)) {
+		deliver_buf_puts(&b, ",\"data\":");
+		deliver_buf_json(&b, m->data, m->len);
+	} else {
+		deliver_buf_puts(&b, ",\"data_base64\":");
+		deliver_buf_base64(&b, m->data, m->len);
+	}
+	deliver_buf_puts(&b, ",\"headers\":{");
+	/* Group repeated keys: {"K":["v1","v2"]}. */
+	first = true;
+	for (i = 0; i < m->nhdrs; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(m->hdrs[j].key, m->hdrs[i].key) == 0)
+				break;
+		if (j < i)
+			continue;
+		if (!first)
+			deliver_buf_puts(&b, ",");
+		first = false;
+		deliver_buf_json(&b, m->hdrs[i].key, strlen(m->hdrs[i].key));
+		deliver_buf_puts(&b, ":[");
+		for (j = i; j < m->nhdrs; j++) {
+			if (strcmp(m->hdrs[j].key, m->hdrs[i].key) != 0)
+				continue;
+			if (j > i)
+				deliver_buf_puts(&b, ",");
+			deliver_buf_json(&b, m->hdrs[j].value,
+			    strlen(m->hdrs[j].value));
+		}
+		deliver_buf_puts(&b, "]");
+	}
+	deliver_buf_puts(&b, "}");
+	if (m->stream != NULL) {
+		deliver_buf_puts(&b, ",\"stream\":");
+		deliver_buf_json(&b, m->stream, strlen(m->stream));
+		{
+			char num[32];
+
+			snprintf(num, sizeof num, ",\"seq\":%llu",
+			    (unsigned long long)m->seq);
+			deliver_buf_puts(&b, num);
+		}
+	}
+	deliver_buf_puts(&b, "}\n");
+	if (b.oom) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	} else if (fwrite(b.p, 1, b.len, stdout) != b.len ||
+	    fflush(stdout) == EOF) {
+		snprintf(err, errlen, "stdout: %s", strerror(errno));
+		rc = -1;
+	}
+	free(b.p);
+	return rc;
+}
+
+/* Environment variable name for a header key: NATS_HEADER_<KEY>. */
+static char *
+deliver_header_env(const struct deliver_hdr *h)
+{
+	char	*s, *p;
+
+	if (asprintf(&s, "NATS_HEADER_%s=%s", h->key, h->value) == -1)
+		return NULL;
+	for (p = s + strlen("NATS_HEADER_"); *p != '='; p++) {
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+		else if (!((*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9')))
+			*p = '_';
+	}
+	return s;
+}
+
+/* Build environ + NATS_SUBJECT, NATS_REPLY and NATS_HEADER_*. */
+static char **
+deliver_exec_env(const struct deliver_msg *m, size_t *nadded)
+{
+	char	**envp;
+	size_t	  n = 0, i, k = 0;
+
+	while (environ[n] != NULL)
+		n++;
+	if ((envp = calloc(n + m->nhdrs + 3, sizeof *envp)) == NULL)
+		return NULL;
+	/* Our own variables first: getenv() finds the first match. */
+	if (asprintf(&envp[k], "NATS_SUBJECT=%s", m->subject) == -1)
+		goto fail;
+	k++;
+	if (asprintf(&envp[k], "NATS_REPLY=%s",
+	    m->reply != NULL ? m->reply : "") == -1)
+		goto fail;
+	k++;
+	for (i = 0; i < m->nhdrs; i++) {
+		if ((envp[k] = deliver_header_env(&m->hdrs[i])) == NULL)
+			goto fail;
+		k++;
+	}
+	*nadded = k;
+	for (i = 0; i < n; i++)
+		envp[k + i] = environ[i];
+	envp[k + n] = NULL;
+	return envp;
+fail:
+	for (i = 0; i < k; i++)
+		free(envp[i]);
+	free(envp);
+	return NULL;
+}
+
+/* Run the command with the body on stdin; committed when it exits 0. */
+static int
+deliver_exec(const struct deliver_msg *m, char *err, size_t errlen)
+{
+	posix_spawn_file_actions_t	 fa;
+	char				*argv[] = { "sh", "-c", deliver_arg, NULL };
+	char				**envp;
+	size_t				 nadded = 0, i;
+	pid_t				 pid;
+	int				 p[2], rc, st;
+
+	if ((envp = deliver_exec_env(m, &nadded)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		rc = -1;
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[0], 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[0]);
+	if (rc != 0) {
+		close(p[1]);
+		snprintf(err, errlen, "/bin/sh: %s", strerror(rc));
+		rc = -1;
+		goto out;
+	}
+	/* A command that ignores its stdin gets EPIPE here: not an error. */
+	(void)deliver_write_all(p[1], m->data, m->len);
+	close(p[1]);
+	while (waitpid(pid, &st, 0) == -1) {
+		if (errno != EINTR) {
+			snprintf(err, errlen, "waitpid: %s", strerror(errno));
+			rc = -1;
+			goto out;
+		}
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		rc = 0;
+	else {
+		if (WIFEXITED(st))
+			snprintf(err, errlen, "command exited %d",
+			    WEXITSTATUS(st));
+		else
+			snprintf(err, errlen, "command killed by signal %d",
+			    WTERMSIG(st));
+		rc = -1;
+	}
+out:
+	for (i = 0; i < nadded; i++)
+		free(envp[i]);
+	free(envp);
+	return rc;
+}
+
+int
+deliver_commit(const struct deliver_msg *m, char *err, size_t errlen)
+{
+	int	rc;
+
+	pthread_mutex_lock(&deliver_lock);
+	switch (deliver_mode) {
+	case DELIVER_INBOX:
+		rc = deliver_inbox(m, err, errlen);
+		break;
+	case DELIVER_STDOUT:
+		rc = deliver_stdout(m, err, errlen);
+		break;
+	case DELIVER_EXEC:
+		rc = deliver_exec(m, err, errlen);
+		break;
+	default:
+		snprintf(err, errlen, "no delivery");
+		rc = -1;
+		break;
+	}
+	pthread_mutex_unlock(&deliver_lock);
+	return rc;
+}
+
+bool
+deliver_exists(const char *stream, uint64_t seq)
+{
+	struct deliver_msg	 m = { .stream = stream, .seq = seq };
+	struct dirent		*de;
+	struct stat		 sb;
+	char			 name[256];
+	size_t			 len;
+	DIR			*d;
+	int			 fd;
+	bool			 found = false;
+
+	if (deliver_mode != DELIVER_INBOX)
+		return false;
+	deliver_name(&m, name, sizeof name);
+	if (fstatat(deliver_newfd, name, &sb, 0) == 0 ||
+	    fstatat(deliver_curfd, name, &sb, 0) == 0)
+		return true;
+	/* A reader moved it to cur/ and may have added ":2,FLAGS". */
+	if ((fd = dup(deliver_curfd)) == -1)
+		return false;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return false;
+	}
+	rewinddir(d);
+	len = strlen(name);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, name, len) == 0 &&
+		    de->d_name[len] == ':') {
+			found = true;
+			break;
+		}
+	}
+	closedir(d);
+	return found;
+}
