@@ -7,7 +7,8 @@ supervisor_libnvpure_a_SOURCES = \
 	supervisor/subject.c supervisor/subject.h \
 	supervisor/config.c supervisor/config.h \
 	supervisor/listener.c supervisor/listener.h \
-	supervisor/ctlproto.c supervisor/ctlproto.h
+	supervisor/ctlproto.c supervisor/ctlproto.h \
+	supervisor/buf.c supervisor/buf.h
 supervisor_libnvpure_a_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(BSD_CFLAGS)
 
 # System modules without nats.c: spawning, output capture, logging.
@@ -21,10 +22,11 @@ supervisor_libnvsys_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(BSD_CFLAGS)
 sbin_PROGRAMS += supervisor/natsvisord
 supervisor_natsvisord_SOURCES = \
 	supervisor/natsvisord.c \
-	supervisor/loop.c supervisor/loop.h \
+	supervisor/loop.c \
 	supervisor/bus.c supervisor/bus.h \
 	supervisor/control.c supervisor/control.h \
-	supervisor/notify.c supervisor/notify.h
+	supervisor/notify.c \
+	supervisor/daemon.h supervisor/cmd.c
 supervisor_natsvisord_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(NATS_CFLAGS) $(BSD_CFLAGS)
 supervisor_natsvisord_LDADD = supervisor/libnvsys.a supervisor/libnvpure.a \
 	$(UV_LIBS) $(NATS_LIBS) $(INIH_LIBS) $(BSD_LIBS) -lpthread

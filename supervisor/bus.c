@@ -1,0 +1,522 @@
+/*
+ * bus.c: the daemon's NATS connection and the thread that owns it.
+ *
+ * Two queues meet here and nowhere else.  Commands go from the loop to the
+ * bus thread (mutex + condition variable); events go from nats.c's threads
+ * and the bus thread back to the loop (mutex + uv_async_send, which
+ * coalesces, hence the list).  No lock is held across a call into nats.c
+ * or libuv.  See bus.h for the subject scheme.
+ */
+#include "bus.h"
+
+#include <errno.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum bus_cmdtype { CMD_PING, CMD_PUBLISH, CMD_SEND, CMD_SUBSCRIBE, CMD_QUIT };
+
+struct bus_cmd {
+	enum bus_cmdtype type;
+	uint64_t id;
+	int tag;
+	bool confirm;
+	char *subject;
+	char *data;
+	size_t len;
+	int nheaders;
+	char **headers; /* key, value, key, value ... */
+	struct bus_cmd *next;
+};
+
+static struct {
+	uv_loop_t *loop;
+	uv_async_t async;
+	bus_event_cb cb;
+	void *arg;
+	pthread_t thread;
+	bool running;
+
+	pthread_mutex_t cmd_mu;
+	pthread_cond_t cmd_cv;
+	struct bus_cmd *cmd_head, **cmd_tail;
+
+	pthread_mutex_t ev_mu;
+	struct bus_event *ev_head, **ev_tail;
+
+	natsOptions *opts;
+	natsConnection *nc;
+	natsSubscription *inbox_sub;
+	char inbox[128];
+	size_t inbox_len;
+} bus = {
+	.cmd_mu = PTHREAD_MUTEX_INITIALIZER,
+	.cmd_cv = PTHREAD_COND_INITIALIZER,
+	.ev_mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
+/* Duplicate LEN bytes and NUL-terminate (NULL in, NULL out). */
+static char *bus_dup(const char *s, size_t len)
+{
+	if (s == NULL)
+		return NULL;
+	char *p = malloc(len + 1);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+void bus_event_free(struct bus_event *ev)
+{
+	if (ev == NULL)
+		return;
+	free(ev->subject);
+	free(ev->reply);
+	free(ev->data);
+	free(ev);
+}
+
+/* Queue an event for the loop (any thread). */
+static void bus_emit(struct bus_event *ev)
+{
+	ev->next = NULL;
+	pthread_mutex_lock(&bus.ev_mu);
+	*bus.ev_tail = ev;
+	bus.ev_tail = &ev->next;
+	pthread_mutex_unlock(&bus.ev_mu);
+	uv_async_send(&bus.async);
+}
+
+static void bus_emit_simple(enum bus_evtype type, const char *text)
+{
+	struct bus_event *ev = calloc(1, sizeof(*ev));
+	if (ev == NULL)
+		return;
+	ev->type = type;
+	if (text) {
+		ev->data = bus_dup(text, strlen(text));
+		ev->len = ev->data ? strlen(text) : 0;
+	}
+	bus_emit(ev);
+}
+
+/* Loop thread: take every queued event and hand each to the callback. */
+static void bus_on_async(uv_async_t *h)
+{
+	pthread_mutex_lock(&bus.ev_mu);
+	struct bus_event *ev = bus.ev_head;
+	bus.ev_head = NULL;
+	bus.ev_tail = &bus.ev_head;
+	pthread_mutex_unlock(&bus.ev_mu);
+	while (ev) {
+		struct bus_event *next = ev->next;
+		bus.cb(ev, bus.arg);
+		bus_event_free(ev);
+		ev = next;
+	}
+}
+
+/* nats.c thread: a message on <inbox>.<kind><id>. */
+static void bus_on_inbox(natsConnection *nc, natsSubscription *sub,
+			 natsMsg *msg, void *closure)
+{
+	const char *subj = natsMsg_GetSubject(msg);
+	struct bus_event *ev = NULL;
+	if (strlen(subj) > bus.inbox_len + 2 &&
+	    strncmp(subj, bus.inbox, bus.inbox_len) == 0 &&
+	    subj[bus.inbox_len] == '.') {
+		const char *k = subj + bus.inbox_len + 1;
+		char *end;
+		errno = 0;
+		unsigned long long id = strtoull(k + 1, &end, 10);
+		if (errno == 0 && *end == '\0' &&
+		    (ev = calloc(1, sizeof(*ev))) != NULL) {
+			ev->id = id;
+			switch (k[0]) {
+			case 'p':
+				ev->type = BUS_REPLY;
+				break;
+			case 'c':
+				ev->type = BUS_CONFIRM;
+				break;
+			case 'f':
+				ev->type = BUS_FLUSHED;
+				break;
+			default:
+				free(ev);
+				ev = NULL;
+				break;
+			}
+		}
+	}
+	if (ev) {
+		ev->no_responders = natsMsg_IsNoResponders(msg);
+		int len = natsMsg_GetDataLength(msg);
+		ev->data = bus_dup(natsMsg_GetData(msg), (size_t)len);
+		ev->len = ev->data ? (size_t)len : 0;
+		bus_emit(ev);
+	}
+	natsMsg_Destroy(msg);
+}
+
+/* nats.c thread: a message on a subject subscribed with bus_subscribe(). */
+static void bus_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+		       void *closure)
+{
+	struct bus_event *ev = calloc(1, sizeof(*ev));
+	if (ev) {
+		const char *s = natsMsg_GetSubject(msg);
+		const char *r = natsMsg_GetReply(msg);
+		int len = natsMsg_GetDataLength(msg);
+		ev->type = BUS_MSG;
+		ev->tag = (int)(intptr_t)closure;
+		ev->subject = bus_dup(s, strlen(s));
+		ev->reply = r ? bus_dup(r, strlen(r)) : NULL;
+		ev->data = bus_dup(natsMsg_GetData(msg), (size_t)len);
+		ev->len = ev->data ? (size_t)len : 0;
+		bus_emit(ev);
+	}
+	natsMsg_Destroy(msg);
+}
+
+static void bus_on_connected(natsConnection *nc, void *closure)
+{
+	char url[256] = "";
+	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	bus_emit_simple(BUS_CONNECTED, url);
+}
+
+static void bus_on_disconnected(natsConnection *nc, void *closure)
+{
+	bus_emit_simple(BUS_DISCONNECTED, NULL);
+}
+
+static void bus_on_error(natsConnection *nc, natsSubscription *sub,
+			 natsStatus err, void *closure)
+{
+	char text[256];
+	snprintf(text, sizeof(text), "%s", natsStatus_GetText(err));
+	bus_emit_simple(BUS_ERROR, text);
+}
+
+/* Wait 100-250 ms between reconnect rounds, for ever. */
+static int64_t bus_reconnect_delay(natsConnection *nc, int attempts,
+				   void *closure)
+{
+	return 100 + (int64_t)(random() % 151);
+}
+
+/* Queue a command for the bus thread (loop thread). */
+static void bus_push(struct bus_cmd *c)
+{
+	c->next = NULL;
+	pthread_mutex_lock(&bus.cmd_mu);
+	*bus.cmd_tail = c;
+	bus.cmd_tail = &c->next;
+	pthread_cond_signal(&bus.cmd_cv);
+	pthread_mutex_unlock(&bus.cmd_mu);
+}
+
+static void bus_cmd_free(struct bus_cmd *c)
+{
+	free(c->subject);
+	free(c->data);
+	for (int i = 0; i < 2 * c->nheaders; i++)
+		free(c->headers[i]);
+	free(c->headers);
+	free(c);
+}
+
+static struct bus_cmd *bus_cmd_new(enum bus_cmdtype type, const char *subject)
+{
+	struct bus_cmd *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		fatal("bus: out of memory");
+	c->type = type;
+	if (subject && (c->subject = strdup(subject)) == NULL)
+		fatal("bus: out of memory");
+	return c;
+}
+
+void bus_ping(const char *subject, uint64_t id)
+{
+	struct bus_cmd *c = bus_cmd_new(CMD_PING, subject);
+	c->id = id;
+	bus_push(c);
+}
+
+void bus_publish(uint64_t id, const char *subject, const void *data,
+		 size_t len, const struct bus_header *headers, int nheaders,
+		 bool confirm)
+{
+	struct bus_cmd *c = bus_cmd_new(CMD_PUBLISH, subject);
+	c->id = id;
+	c->confirm = confirm;
+	c->data = bus_dup(data ? data : "", len);
+	c->len = len;
+	if (nheaders > 0) {
+		c->headers = calloc((size_t)nheaders * 2, sizeof(char *));
+		if (c->headers == NULL)
+			fatal("bus: out of memory");
+		for (int i = 0; i < nheaders; i++) {
+			c->headers[2 * i] = strdup(headers[i].key);
+			c->headers[2 * i + 1] = strdup(headers[i].value);
+		}
+		c->nheaders = nheaders;
+	}
+	bus_push(c);
+}
+
+void bus_send(const char *subject, const void *data, size_t len)
+{
+	struct bus_cmd *c = bus_cmd_new(CMD_SEND, subject);
+	c->data = bus_dup(data ? data : "", len);
+	c->len = len;
+	bus_push(c);
+}
+
+void bus_subscribe(const char *subject, int tag)
+{
+	struct bus_cmd *c = bus_cmd_new(CMD_SUBSCRIBE, subject);
+	c->tag = tag;
+	bus_push(c);
+}
+
+const char *bus_inbox(void)
+{
+	return bus.inbox;
+}
+
+/* Bus thread: publish with headers, then the flush marker. */
+static void bus_do_publish(struct bus_cmd *c)
+{
+	char reply[160];
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	snprintf(reply, sizeof(reply), "%s.c%llu", bus.inbox,
+		 (unsigned long long)c->id);
+	s = natsMsg_Create(&m, c->subject, c->confirm ? reply : NULL, c->data,
+			   (int)c->len);
+	for (int i = 0; s == NATS_OK && i < c->nheaders; i++)
+		s = natsMsgHeader_Add(m, c->headers[2 * i],
+				      c->headers[2 * i + 1]);
+	if (s == NATS_OK && c->confirm)
+		s = natsMsgHeader_Set(m, "Natsvisor-Confirm", "1");
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(bus.nc, m);
+	natsMsg_Destroy(m);
+	if (s == NATS_OK) {
+		snprintf(reply, sizeof(reply), "%s.f%llu", bus.inbox,
+			 (unsigned long long)c->id);
+		s = natsConnection_Publish(bus.nc, reply, NULL, 0);
+	}
+	if (s != NATS_OK) {
+		char text[200];
+		snprintf(text, sizeof(text), "publish %llu: %s",
+			 (unsigned long long)c->id, natsStatus_GetText(s));
+		bus_emit_simple(BUS_ERROR, text);
+	}
+}
+
+/* Bus thread: perform one command. */
+static void bus_do(struct bus_cmd *c)
+{
+	char reply[160];
+	natsStatus s = NATS_OK;
+	natsSubscription *sub = NULL;
+
+	switch (c->type) {
+	case CMD_PING:
+		snprintf(reply, sizeof(reply), "%s.p%llu", bus.inbox,
+			 (unsigned long long)c->id);
+		s = natsConnection_PublishRequest(bus.nc, c->subject, reply,
+						  NULL, 0);
+		break;
+	case CMD_PUBLISH:
+		bus_do_publish(c);
+		break;
+	case CMD_SEND:
+		s = natsConnection_Publish(bus.nc, c->subject, c->data,
+					   (int)c->len);
+		break;
+	case CMD_SUBSCRIBE:
+		s = natsConnection_Subscribe(&sub, bus.nc, c->subject,
+					     bus_on_msg,
+					     (void *)(intptr_t)c->tag);
+		if (s == NATS_OK)
+			natsSubscription_SetPendingLimits(sub, -1, -1);
+		/* The subscription lives until the connection closes. */
+		break;
+	default:
+		break;
+	}
+	if (s != NATS_OK)
+		log_debug("bus: %s: %s", c->subject ? c->subject : "",
+			  natsStatus_GetText(s));
+}
+
+/* The bus thread: connect, then serve commands until CMD_QUIT. */
+static void *bus_main(void *arg)
+{
+	natsStatus s = natsConnection_Connect(&bus.nc, bus.opts);
+	if (s == NATS_OK) {
+		bus_on_connected(bus.nc, NULL);
+	} else if (s != NATS_NOT_YET_CONNECTED) {
+		char text[200];
+		snprintf(text, sizeof(text), "cannot connect to NATS: %s",
+			 natsStatus_GetText(s));
+		bus_emit_simple(BUS_ERROR, text);
+	}
+	if (bus.nc) {
+		char subj[160];
+		snprintf(subj, sizeof(subj), "%s.*", bus.inbox);
+		s = natsConnection_Subscribe(&bus.inbox_sub, bus.nc, subj,
+					     bus_on_inbox, NULL);
+		if (s == NATS_OK)
+			natsSubscription_SetPendingLimits(bus.inbox_sub, -1, -1);
+		else
+			log_warnx("bus: cannot subscribe %s: %s", subj,
+				  natsStatus_GetText(s));
+	}
+	for (;;) {
+		pthread_mutex_lock(&bus.cmd_mu);
+		while (bus.cmd_head == NULL)
+			pthread_cond_wait(&bus.cmd_cv, &bus.cmd_mu);
+		struct bus_cmd *c = bus.cmd_head;
+		bus.cmd_head = c->next;
+		if (bus.cmd_head == NULL)
+			bus.cmd_tail = &bus.cmd_head;
+		pthread_mutex_unlock(&bus.cmd_mu);
+		if (c->type == CMD_QUIT) {
+			bus_cmd_free(c);
+			break;
+		}
+		if (bus.nc)
+			bus_do(c);
+		bus_cmd_free(c);
+	}
+	return NULL;
+}
+
+/* Build the connection options from the configuration. */
+static int bus_options(const struct nv_config *cfg)
+{
+	natsOptions *o = NULL;
+	natsStatus s = natsOptions_Create(&o);
+	if (s == NATS_OK)
+		s = natsOptions_SetServers(o, (const char **)cfg->nats_urls,
+					   (int)cfg->nnats_urls);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(o, "natsvisord");
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(o, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(o, 100);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomReconnectDelay(o, bus_reconnect_delay,
+							NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(o, 1000);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectBufSize(o, 8 * 1024 * 1024);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(o, true,
+							bus_on_connected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(o, bus_on_disconnected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(o, bus_on_connected, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(o, bus_on_error, NULL);
+	if (s == NATS_OK && cfg->nats_creds)
+		s = natsOptions_SetUserCredentialsFromFiles(o, cfg->nats_creds,
+							    NULL);
+	if (s == NATS_OK && cfg->nats_user)
+		s = natsOptions_SetUserInfo(o, cfg->nats_user,
+					    cfg->nats_password);
+	if (s == NATS_OK && cfg->nats_token)
+		s = natsOptions_SetToken(o, cfg->nats_token);
+	if (s == NATS_OK && cfg->nats_nkey_seed)
+		s = natsOptions_SetNKeyFromSeed(o, NULL, cfg->nats_nkey_seed);
+	if (s == NATS_OK && cfg->tls_ca)
+		s = natsOptions_LoadCATrustedCertificates(o, cfg->tls_ca);
+	if (s == NATS_OK && cfg->tls_cert)
+		s = natsOptions_LoadCertificatesChain(o, cfg->tls_cert,
+						      cfg->tls_key);
+	if (s == NATS_OK && (cfg->tls_ca || cfg->tls_cert))
+		s = natsOptions_SetSecure(o, true);
+	if (s != NATS_OK) {
+		log_warnx("NATS options: %s", natsStatus_GetText(s));
+		natsOptions_Destroy(o);
+		return -1;
+	}
+	bus.opts = o;
+	return 0;
+}
+
+int bus_start(uv_loop_t *loop, const struct nv_config *cfg, bus_event_cb cb,
+	      void *arg)
+{
+	natsInbox *inbox = NULL;
+
+	bus.loop = loop;
+	bus.cb = cb;
+	bus.arg = arg;
+	bus.cmd_tail = &bus.cmd_head;
+	bus.ev_tail = &bus.ev_head;
+	if (nats_Open(-1) != NATS_OK)
+		return -1;
+	if (natsInbox_Create(&inbox) != NATS_OK)
+		return -1;
+	snprintf(bus.inbox, sizeof(bus.inbox), "%s", (const char *)inbox);
+	natsInbox_Destroy(inbox);
+	bus.inbox_len = strlen(bus.inbox);
+	if (bus_options(cfg) < 0)
+		return -1;
+	if (uv_async_init(loop, &bus.async, bus_on_async) < 0)
+		return -1;
+	if (pthread_create(&bus.thread, NULL, bus_main, NULL) != 0) {
+		uv_close((uv_handle_t *)&bus.async, NULL);
+		return -1;
+	}
+	bus.running = true;
+	return 0;
+}
+
+void bus_stop(void)
+{
+	if (!bus.running)
+		return;
+	bus_push(bus_cmd_new(CMD_QUIT, NULL));
+	pthread_join(bus.thread, NULL);
+	bus.running = false;
+	if (bus.nc) {
+		natsConnection_Close(bus.nc);
+		if (bus.inbox_sub)
+			natsSubscription_Destroy(bus.inbox_sub);
+		natsConnection_Destroy(bus.nc);
+		bus.nc = NULL;
+	}
+	natsOptions_Destroy(bus.opts);
+	bus.opts = NULL;
+	/* Drop events nobody will read; close the async handle. */
+	pthread_mutex_lock(&bus.ev_mu);
+	struct bus_event *ev = bus.ev_head;
+	bus.ev_head = NULL;
+	bus.ev_tail = &bus.ev_head;
+	pthread_mutex_unlock(&bus.ev_mu);
+	while (ev) {
+		struct bus_event *next = ev->next;
+		bus_event_free(ev);
+		ev = next;
+	}
+	uv_close((uv_handle_t *)&bus.async, NULL);
+	nats_CloseAndWait(2000);
+}

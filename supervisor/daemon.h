@@ -1,0 +1,120 @@
+/*
+ * daemon.h: the state owned by natsvisord's loop thread, shared by loop.c
+ * (supervision: spawn, reap, health, bus events), cmd.c (control commands:
+ * status, wait-ready, start/stop, gated publish) and notify.c.
+ *
+ * Only the loop thread touches anything declared here.
+ */
+#ifndef NV_DAEMON_H
+#define NV_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include "config.h"
+#include "listener.h"
+
+struct output;
+struct ctl_client;
+
+/* One supervised process: a listener, or the embedded nats-server. */
+struct lsn {
+	struct lst m;                /* the state machine */
+	struct nv_listener_conf *conf; /* owned by d.cfg (or d.server_conf) */
+	bool is_server;
+	bool removed;                /* dropped by a reload: free once stopped */
+	bool waiting;                /* wants to start; requirements not ready */
+	unsigned slot;               /* index in d.slots, for ping ids */
+	uv_timer_t deadline_timer;   /* the state machine's deadline */
+	uv_timer_t ping_timer;       /* next ping, or the outstanding one's timeout */
+	uv_poll_t errpipe_poll;      /* exec-error pipe of the current child */
+	int errpipe;                 /* -1 when closed */
+	bool exec_confirmed;         /* exec of the current incarnation succeeded */
+	uint64_t exec_seq;           /* exec confirmations so far */
+	uint64_t spawnerr_seq;       /* spawn errors so far */
+	char spawn_err[160];         /* text of the last spawn error */
+	uint64_t ping_id;            /* outstanding ping, 0 when none */
+	uint64_t ping_sent;          /* when it was sent (ms) */
+	unsigned fast_step;          /* position in the starting ping schedule */
+	char ping_subject[256];
+	char reply_reason[128];      /* "subjects" mismatch or not-ready reason */
+	struct output *out;
+	int handles_open;            /* uv handles not yet closed (for free) */
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	struct nv_config *cfg;
+	char *config_path;
+	struct lsn **ls;             /* listeners in configuration order */
+	size_t nls;
+	struct lsn *server;          /* embedded nats-server, or NULL */
+	struct nv_listener_conf server_conf;
+	struct lsn **slots;          /* slot -> lsn, for ping replies */
+	size_t nslots;
+	bool connected;              /* the daemon's NATS connection */
+	bool ever_connected;
+	bool listeners_started;      /* autostart done (after the server) */
+	bool shutting_down;
+	int exit_code;
+	char instance_id[128];
+	char nonce[17];
+	uint64_t next_id;
+	struct rlimit orig_nofile;
+	char **base_env;             /* the daemon's environment, cleaned */
+	char *nats_url_env;          /* "NATS_URL=..." */
+	uint64_t started_at;
+	bool all_ready_reported;
+	char last_reload[512];       /* "" or the failure of the last reload */
+	uint64_t last_reload_at;
+	bool last_reload_ok;
+	int ready_fd;
+	int daemon_fd;               /* --daemon hand-shake pipe, or -1 */
+	bool dirty;                  /* readiness may have changed */
+	uv_idle_t idle;              /* runs the readiness evaluation */
+};
+
+extern struct daemon d;
+
+/* Monotonic milliseconds. */
+uint64_t now_ms(void);
+
+/* loop.c */
+int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
+	     int daemon_fd);
+void lsn_event(struct lsn *l, enum lst_event ev,
+	       const struct lst_event_data *data);
+void lsn_ping_now(struct lsn *l);
+bool lsn_fresh(const struct lsn *l, uint64_t now);
+void daemon_mark_dirty(void);
+void daemon_shutdown(int code, const char *why);
+int daemon_reload(char **report);
+struct lsn *lsn_find(const char *name);
+size_t lsn_match(const char *name, struct lsn **out, size_t max);
+int lsn_signal(struct lsn *l, int sig);
+unsigned daemon_ready_count(unsigned *total);
+
+/* cmd.c */
+void cmd_init(void);
+void cmd_on_request(struct ctl_client *c, const struct ctl_request *req,
+		    void *arg);
+void cmd_on_gone(struct ctl_client *c, void *arg);
+void cmd_evaluate(void);
+void cmd_on_flushed(uint64_t id);
+void cmd_on_confirm(uint64_t id, const char *data, size_t len);
+void cmd_on_nats_request(int tag, const char *subject, const char *reply,
+			 const char *data, size_t len);
+void cmd_shutdown(void);
+void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len);
+
+/* notify.c */
+void notify_init(void);
+void notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void notify_ready(void);
+void notify_status(void);
+void notify_watchdog_start(uv_loop_t *loop);
+void notify_close(void);
+
+#endif
