@@ -475,6 +475,10 @@ listen_session(void *arg)
 	char		 url[256] = "", e[LISTEN_LOG_MAX], q[LISTEN_LOG_MAX];
 	int		 i, rc = 1;
 
+	listen_log("connecting to %s", listen_esc(e, sizeof e,
+	    listen_opts.server != NULL ? listen_opts.server :
+	    getenv("NATS_URL") != NULL && *getenv("NATS_URL") != '\0' ?
+	    getenv("NATS_URL") : LISTEN_DEFAULT_URL));
 	s = natsConnection_Connect(&nc, listen_nopts);
 	if (s != NATS_OK) {
 		listen_log_nats("connect", s);

@@ -1,0 +1,33 @@
+#!/bin/bash
+# A data subscription refused by server permissions: the listener keeps
+# running but never answers ready, and says why.
+. "$(dirname "$0")/listen-lib.sh"
+nv_setup
+cat >"$NV_DIR/perm.conf" <<'C'
+authorization {
+	users = [
+		{ user: lis, password: pw, permissions: { subscribe: { deny: ["secret.>"] } } }
+		{ user: pub, password: pw }
+	]
+}
+C
+nats_start nats -c "$NV_DIR/perm.conf"
+plain=$NATS_URL
+NATS_URL=nats://pub:pw@127.0.0.1:$NATS_PORT
+NATS_USER=lis NATS_PASSWORD=pw listen_start ref "ok.> secret.x" \
+	--inbox "$NV_DIR/inbox" --server "$plain"
+wait_until 10 ping_reply || fail "no ping reply at all"
+for _ in 1 2 3 4 5; do
+	ping_not_ready || fail "refused listener answered: $LISTEN_REPLY"
+	jq -e '.reason | test("subscription refused"; "i")' <<<"$LISTEN_REPLY" \
+		>/dev/null || fail "no reason: $LISTEN_REPLY"
+done
+jq -e '.reason | test("secret"; "")' <<<"$LISTEN_REPLY" >/dev/null ||
+	fail "reason does not name the subject: $LISTEN_REPLY"
+log_has ref "refused" || log_has ref "Permissions" || fail "refusal not logged"
+
+# The same listener with only permitted subjects is ready.
+NATS_USER=lis NATS_PASSWORD=pw listen_start ok "ok.>" \
+	--inbox "$NV_DIR/inbox2" --server "$plain"
+wait_ready 10
+pass
