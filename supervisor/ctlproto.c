@@ -395,7 +395,7 @@ int ctl_parse_cmd(int argc, char **argv, struct ctl_cmd *cmd, char *err,
 				free(pos);
 				return fail(err, errlen,
 					    "%s: %s needs a value (%s)",
-					    v->name, opts[o].lname,
+					    v->name, esc(a, eb, sizeof eb),
 					    opts[o].arg);
 			}
 			val = argv[++i];
