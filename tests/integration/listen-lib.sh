@@ -18,6 +18,7 @@ command -v jq >/dev/null || skip "jq not found (Debian package jq)"
 LISTEN_PID=
 LISTEN_PING=
 LISTEN_REPLY=
+LISTEN_ALL=()		# "pid name" of every listener started
 
 # listen_start NAME SUBJECTS [ARGS...]: start natsvisor-listen as listener
 # NAME with the space-separated SUBJECTS in NATSVISOR_SUBJECTS; sets
@@ -31,6 +32,7 @@ listen_start() {
 		NATSVISOR_SUBJECTS="$subjects" NATS_URL="$NATS_URL" \
 		"$NV_LISTEN" "$@"
 	LISTEN_PID=$NV_LAST_PID
+	LISTEN_ALL+=("$LISTEN_PID $name")
 }
 
 # probe ARGS...: listen-probe against $NATS_URL.
@@ -87,4 +89,22 @@ wait_exit() {
 	wait_pid_gone "$1" "$2" || fail "pid $1 did not exit"
 	LISTEN_STATUS=0
 	wait "$1" 2>/dev/null || LISTEN_STATUS=$?
+}
+
+# listen_finish: SIGTERM every listener still running; each must exit 0,
+# and no log may carry a sanitizer report.  Call before pass.
+listen_finish() {
+	local entry pid name
+	for entry in "${LISTEN_ALL[@]}"; do
+		read -r pid name <<<"$entry"
+		if pid_alive "$pid"; then
+			kill -TERM "$pid"
+			wait_exit "$pid" 15
+			[[ $LISTEN_STATUS -eq 0 ]] ||
+				fail "$name: exit status $LISTEN_STATUS after SIGTERM"
+		fi
+		if grep -qE 'Sanitizer|runtime error:' "$NV_DIR/$name.log"; then
+			fail "$name: sanitizer report in its log"
+		fi
+	done
 }

@@ -41,4 +41,5 @@ kill -TERM "$LISTEN_PID"
 wait_exit "$LISTEN_PID" 10
 [[ $LISTEN_STATUS -eq 0 ]] || fail "exit status $LISTEN_STATUS after SIGTERM"
 log_has l1 "stopped" || fail "no stopped line"
+listen_finish
 pass

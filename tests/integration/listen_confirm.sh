@@ -25,4 +25,5 @@ wait_ready 10
 reply=$(probe request fail.1 -H Natsvisor-Confirm:1 -t 5000 "x") || fail "no answer"
 jq -e '.committed == false and (.reason | test("exited 3"))' <<<"$reply" >/dev/null ||
 	fail "failed exec reply: $reply"
+listen_finish
 pass

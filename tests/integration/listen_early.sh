@@ -29,4 +29,5 @@ wait_until 10 log_has early2 "natsvisor-listen: connecting to" || fail "early2 d
 kill -TERM "$LISTEN_PID"
 wait_exit "$LISTEN_PID" 10
 [[ $LISTEN_STATUS -eq 0 ]] || fail "exit status $LISTEN_STATUS"
+listen_finish
 pass

@@ -36,4 +36,5 @@ rc=0; env -u NATSVISOR_SUBJECTS "$NV_LISTEN" --stdout >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 2 ]] || fail "no subjects: exit $rc"
 "$NV_LISTEN" --help | grep -q '^usage: natsvisor-listen' || fail "--help"
 "$NV_LISTEN" --version | grep -q '^natsvisor-listen ' || fail "--version"
+listen_finish
 pass

@@ -30,4 +30,5 @@ log_has ref "refused" || log_has ref "Permissions" || fail "refusal not logged"
 NATS_USER=lis NATS_PASSWORD=pw listen_start ok "ok.>" \
 	--inbox "$NV_DIR/inbox2" --server "$plain"
 wait_ready 10
+listen_finish
 pass

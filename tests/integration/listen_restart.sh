@@ -26,4 +26,5 @@ nats_stop
 nats_start_port "$NATS_PORT"
 wait_ready 15
 pid_alive "$pid" || fail "listener restarted?"
+listen_finish
 pass
