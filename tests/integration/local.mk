@@ -1,1 +1,8 @@
-# tests/integration rules
+# tests/integration/: shell tests running the real binaries against a real
+# nats-server on a free loopback port (see lib.sh).  Each test is a bash
+# script ending in .sh, run through SH_LOG_COMPILER.
+INTEGRATION_TESTS = \
+	tests/integration/lib_selftest.sh \
+	tests/integration/demo.sh
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
