@@ -19,6 +19,13 @@
 #define NV_NAME_MAX 40
 #define NV_INSTANCES_MAX 1000
 #define NV_UNIX_PATH_MAX 108 /* sizeof(sun_path): a path must be shorter */
+/* Longest configuration line accepted (bytes, without the line end);
+ * longer lines are an error naming the line, never cut. */
+#define NV_CONFIG_LINE_MAX 65535
+/* Largest configuration file read (bytes). */
+#define NV_CONFIG_FILE_MAX (16 * 1024 * 1024)
+/* limit_nofile / limit_core value for "unlimited". */
+#define NV_LIMIT_INFINITY INT64_MAX
 
 enum nv_restart { NV_RESTART_ALWAYS, NV_RESTART_ON_FAILURE, NV_RESTART_NEVER };
 
@@ -125,6 +132,24 @@ struct nv_errors {
  * least one message) when anything is wrong.  Never prints. */
 struct nv_config *config_load(const char *path, struct nv_errors *errs);
 void config_free(struct nv_config *cfg);
+
+/* Load from memory: NAME is used in messages and as the base for relative
+ * includes.  With NV_LOAD_NO_INCLUDE an include line is an error (for the
+ * fuzzer, which must not wander the file system). */
+#define NV_LOAD_NO_INCLUDE 1u
+struct nv_config *config_load_buffer(const char *name, const char *data,
+				     size_t len, unsigned flags,
+				     struct nv_errors *errs);
+
+/* natsvisord --check: load PATH; on failure print each error line to
+ * stderr and return 78; on success print (with VERBOSE > 0) each
+ * listener's effective argv, subjects and environment, shell-quoted, then
+ * "configuration OK" to stdout and return 0. */
+int config_check_main(const char *path, int verbose);
+
+/* True when KEY (daemon or listener) can change by reload without a
+ * restart of the listener's process or of the daemon. */
+bool config_key_reloadable(const char *key);
 
 /* Find a listener by full name; NULL if absent. */
 const struct nv_listener_conf *config_find(const struct nv_config *cfg,
