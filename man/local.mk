@@ -1,1 +1,2 @@
 # man rules
+dist_man_MANS += man/natsvisor-listen.1 man/natsvisor-ping.7
