@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctlproto.h"
 #include "parse.h"
@@ -689,4 +691,88 @@ int ctl_decode_reply(const char *buf, size_t len, int *code, const char **out,
 	*err = buf + p + ol;
 	*errlen = el;
 	return 1;
+}
+
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+
+/* Make DIR and its missing parents with MODE (mkdir -p). */
+static int mkdir_p(char *dir, mode_t mode)
+{
+	for (char *s = dir + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		int rc = mkdir(dir, mode);
+		*s = c;
+		if (rc < 0 && errno != EEXIST)
+			return -1;
+		if (c == '\0')
+			return 0;
+	}
+}
+
+/* The default socket path; see ctlproto.h. */
+int ctl_default_path(char *buf, size_t len, int create, const char **err)
+{
+	static char msg[320];
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	uid_t uid = geteuid();
+	char dir[128];
+	mode_t mode = 0700;
+	bool tmp = false;
+	struct stat st;
+	int n;
+
+	if (uid == 0) {
+		n = snprintf(dir, sizeof dir, "%s/natsvisor", RUNSTATEDIR);
+		mode = 0755;
+	} else if (xdg && xdg[0] == '/') {
+		n = snprintf(dir, sizeof dir, "%s/natsvisor", xdg);
+	} else {
+		n = snprintf(dir, sizeof dir, "/tmp/natsvisor-%lu",
+			     (unsigned long)uid);
+		tmp = true;
+	}
+	if (n < 0 || (size_t)n >= sizeof dir ||
+	    (size_t)n + sizeof "/natsvisord.sock" > len ||
+	    (size_t)n + sizeof "/natsvisord.sock" > CTL_SUN_PATH_MAX) {
+		*err = "default control socket path too long";
+		return -1;
+	}
+	if (create && mkdir_p(dir, mode) < 0) {
+		snprintf(msg, sizeof msg, "cannot create %s: %s", dir,
+			 strerror(errno));
+		*err = msg;
+		return -1;
+	}
+	/* Somebody else's directory (a squatter in /tmp) must never be
+	 * trusted: the client would talk to an impostor, the daemon would
+	 * put its socket where others control it. */
+	if (lstat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			snprintf(msg, sizeof msg, "%s is not a directory", dir);
+		else if (st.st_uid != uid)
+			snprintf(msg, sizeof msg,
+				 "%s is owned by uid %lu, not by you", dir,
+				 (unsigned long)st.st_uid);
+		else if (tmp && (st.st_mode & 077))
+			snprintf(msg, sizeof msg,
+				 "%s must have mode 0700 (it has %04o)", dir,
+				 (unsigned)(st.st_mode & 07777));
+		else
+			msg[0] = '\0';
+		if (msg[0]) {
+			*err = msg;
+			return -1;
+		}
+	} else if (errno != ENOENT || create) {
+		snprintf(msg, sizeof msg, "%s: %s", dir, strerror(errno));
+		*err = msg;
+		return -1;
+	}
+	snprintf(buf, len, "%s/natsvisord.sock", dir);
+	return 0;
 }

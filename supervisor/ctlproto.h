@@ -43,6 +43,7 @@
 #define CTL_OUT_MAX (64u << 20)    /* reply: out and err, each */
 #define CTL_NAME_MAX 64            /* a listener name on the command line */
 #define CTL_TIMEOUT_DEFAULT_MS 30000
+#define CTL_SUN_PATH_MAX 108       /* sizeof(sun_path): paths are shorter */
 
 /* Exit codes (contract). */
 enum {
@@ -118,7 +119,11 @@ int ctl_encode_request(int argc, char **argv, const void *body, size_t bodylen,
 
 /* Incremental request decoding: returns 1 with a complete request
  * (ARGV NULL-terminated, malloc'd as one block; BODY points inside it),
- * 0 when more bytes are needed, -1 when malformed (ERR set). */
+ * 0 when more bytes are needed, -1 when malformed (ERR set, static).
+ * The body is followed by a NUL byte (not counted in BODYLEN).  Nothing
+ * is allocated until the frame is complete, and a malformed prefix is
+ * refused as soon as it is seen, so a caller may decode after each read
+ * with a buffer bounded by the limits. */
 struct ctl_request {
 	int argc;
 	char **argv;
@@ -129,6 +134,17 @@ struct ctl_request {
 int ctl_decode_request(const char *buf, size_t len, struct ctl_request *req,
 		       const char **err);
 void ctl_request_free(struct ctl_request *req);
+
+/* The built-in default socket path (the work of control_default_path()
+ * in control.h, kept here so that natsvisorctl links no libuv): root
+ * RUNSTATEDIR/natsvisor/natsvisord.sock; others
+ * $XDG_RUNTIME_DIR/natsvisor/natsvisord.sock, else
+ * /tmp/natsvisor-UID/natsvisord.sock.  An existing directory must be a
+ * real directory owned by the effective user (the /tmp one also mode
+ * 0700), else -1; with CREATE a missing one is made (0755 under
+ * RUNSTATEDIR, so a control group can reach the socket; 0700 otherwise).
+ * Returns 0, or -1 with *ERR (static text). */
+int ctl_default_path(char *buf, size_t len, int create, const char **err);
 
 /* Encode a reply (malloc'd).  CODE is 0..255; OUTLEN and ERRLEN are at
  * most CTL_OUT_MAX (longer text is cut).  Returns 0, or -1 (ENOMEM,

@@ -1,0 +1,456 @@
+/*
+ * natsvisorctl.c: the control client.
+ *
+ *	natsvisorctl [-c FILE] [-s SOCKET] [-h|--help] [--version] COMMAND ...
+ *
+ * It checks the command with the same parser the daemon uses (so a usage
+ * error exits 2 without contacting anyone), sends one request over the
+ * control socket, and prints the reply: out to stdout, err to stderr, the
+ * reply's code as the exit status.  All semantics live in the daemon.
+ *
+ * It must start fast (a status round trip is benchmarked): it links
+ * neither libuv nor nats.c, reads no configuration beyond one key, and
+ * does a handful of system calls.  Global options come before COMMAND;
+ * COMMAND's own options may come anywhere after it (see ctlproto.h).
+ *
+ * The socket path: -s, else $NATSVISOR_SOCKET, else control_socket in
+ * the [natsvisor] section of the -c FILE (read lightly: includes are not
+ * followed), else the built-in default.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctlproto.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+static const char *const exit_codes[] = {
+	"0  yes, done",
+	"1  no, timed out, or the command failed",
+	"2  usage error, unknown listener, invalid subject",
+	"3  natsvisord unreachable, or permission denied",
+	"4  publish: no listener covers the subject",
+	"5  cannot become ready (fatal, exited, stopped, spawn error)",
+	"6  publish: outcome unknown (the message may still be delivered)",
+};
+
+/* Print the short usage of one command, or of all, to stderr. */
+static void usage_short(const struct ctl_verb_info *v)
+{
+	if (v) {
+		fprintf(stderr, "usage: natsvisorctl [-c FILE] [-s SOCKET] %s%s%s\n",
+			v->name, v->usage[0] ? " " : "", v->usage);
+	} else {
+		fprintf(stderr, "usage: natsvisorctl [-c FILE] [-s SOCKET] "
+				"COMMAND [ARG...]\ncommands:");
+		for (v = ctl_verb_table(); v->name; v++)
+			fprintf(stderr, " %s", v->name);
+		fputc('\n', stderr);
+	}
+	fputs("Try 'natsvisorctl --help' for more information.\n", stderr);
+}
+
+/* Report a usage error and return its exit code. */
+static int usage_error(const struct ctl_verb_info *v, const char *msg)
+{
+	fprintf(stderr, "natsvisorctl: %s\n", msg);
+	usage_short(v);
+	return CTL_USAGE;
+}
+
+/* --help: every command, option and exit code, from the tables. */
+static void help(void)
+{
+	char lhs[96];
+
+	printf("usage: natsvisorctl [-c FILE] [-s SOCKET] COMMAND [ARG...]\n"
+	       "       natsvisorctl -h | --help | --version\n\n"
+	       "Control natsvisord, the supervisor of NATS listeners.\n\n"
+	       "Commands:\n");
+	for (const struct ctl_verb_info *v = ctl_verb_table(); v->name; v++) {
+		snprintf(lhs, sizeof lhs, "%s%s%s", v->name,
+			 v->usage[0] ? " " : "", v->usage);
+		printf("  %s\n      %s\n", lhs, v->help);
+	}
+	printf("\nCommand options (anywhere after COMMAND; \"--\" ends "
+	       "them):\n");
+	for (const struct ctl_opt_info *o = ctl_opt_table(); o->name; o++) {
+		if (strcmp(o->name, "--header") == 0)
+			snprintf(lhs, sizeof lhs, "-H, --header %s", o->arg);
+		else
+			snprintf(lhs, sizeof lhs, "%s%s%s", o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		printf("  %-20s %s: %s\n", lhs, o->verbs, o->help);
+	}
+	printf("\nOptions (before COMMAND):\n"
+	       "  -c FILE              read control_socket from FILE's "
+	       "[natsvisor] section\n"
+	       "  -s SOCKET            the control socket (overrides "
+	       "$NATSVISOR_SOCKET and -c)\n"
+	       "  -h, --help           show this help\n"
+	       "  --version            show the client's version\n"
+	       "\nThe socket is -s, else $NATSVISOR_SOCKET, else control_socket "
+	       "in -c FILE,\nelse the default (root: %s/natsvisor/"
+	       "natsvisord.sock; others:\n$XDG_RUNTIME_DIR/natsvisor/"
+	       "natsvisord.sock, else /tmp/natsvisor-UID/natsvisord.sock).\n"
+	       "\nExit codes:\n",
+#ifdef RUNSTATEDIR
+	       RUNSTATEDIR
+#else
+	       "/run"
+#endif
+	);
+	for (size_t i = 0; i < sizeof exit_codes / sizeof exit_codes[0]; i++)
+		printf("  %s\n", exit_codes[i]);
+}
+
+/* Trim white space at both ends of S in place. */
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && strchr(" \t\r\n", e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Find control_socket in the [natsvisor] section of FILE, the way inih
+ * reads it (inline comments start with ';' after white space), without
+ * loading the configuration: no includes, no validation.  Returns 1 with
+ * the value in BUF, 0 when absent, -1 when FILE cannot be read. */
+static int config_socket(const char *file, char *buf, size_t len)
+{
+	char line[512];
+	int insect = 0, found = 0;
+	FILE *f = fopen(file, "re");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		char *s = trim(line), *eq, *c;
+
+		if (*s == '[') {
+			c = strchr(s, ']');
+			insect = c && c - s == 10 &&
+				 strncmp(s, "[natsvisor]", 11) == 0;
+			continue;
+		}
+		if (!insect || *s == ';' || *s == '#' ||
+		    (eq = strchr(s, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		if (strcmp(trim(s), "control_socket") != 0)
+			continue;
+		for (c = eq + 1; (c = strchr(c, ';')) != NULL; c++)
+			if (c[-1] == ' ' || c[-1] == '\t') {
+				*c = '\0';
+				break;
+			}
+		snprintf(buf, len, "%s", trim(eq + 1));
+		found = 1; /* the last one wins, as in a full load */
+	}
+	fclose(f);
+	return found;
+}
+
+/* Read all of stdin into a malloc'd buffer, at most CTL_BODY_MAX bytes.
+ * Returns 0, -1 on a read error, -2 when too large. */
+static int read_stdin(char **buf, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *b = malloc(cap), *nb;
+	ssize_t r;
+
+	if (b == NULL)
+		return -1;
+	for (;;) {
+		if (n == cap) {
+			if (cap > CTL_BODY_MAX) {
+				free(b);
+				return -2;
+			}
+			cap *= 2;
+			if ((nb = realloc(b, cap)) == NULL) {
+				free(b);
+				return -1;
+			}
+			b = nb;
+		}
+		r = read(0, b + n, cap - n);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			free(b);
+			return -1;
+		}
+		n += (size_t)r;
+	}
+	if (n > CTL_BODY_MAX) {
+		free(b);
+		return -2;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+/* Write all of BUF to FD; errors (a closed pipe) are ignored. */
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+}
+
+/* Connect to the control socket PATH.  Returns the descriptor, or -1
+ * after printing why; *CODE gets the exit status. */
+static int socket_connect(const char *path, int *code)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t plen = strlen(path);
+	int fd;
+
+	*code = CTL_UNREACHABLE;
+	if (plen >= sizeof sun.sun_path) {
+		fprintf(stderr, "natsvisorctl: control socket path too long "
+				"(%zu bytes, at most %zu): %s\n", plen,
+			sizeof sun.sun_path - 1, path);
+		*code = CTL_USAGE;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, plen + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "natsvisorctl: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	while (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		close(fd);
+		if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
+			fprintf(stderr, "natsvisorctl: natsvisord is not running "
+					"(no daemon answers on %s)\n", path);
+		else if (e == EACCES || e == EPERM)
+			fprintf(stderr, "natsvisorctl: permission denied on "
+					"%s\n", path);
+		else
+			fprintf(stderr, "natsvisorctl: cannot connect to %s: "
+					"%s\n", path, strerror(e));
+		return -1;
+	}
+	return fd;
+}
+
+/* One request over the control socket at PATH; prints the reply and
+ * returns its code.  The write side is never shut down: the daemon reads
+ * EOF as "the client is gone" and drops a parked wait-ready or publish. */
+static int socket_roundtrip(const char *path, const char *req, size_t reqlen)
+{
+	char stackbuf[16384], *buf = stackbuf, *nb;
+	size_t cap = sizeof stackbuf, n = 0, outlen, errlen;
+	const char *out, *err;
+	int fd, code, rc;
+	ssize_t r;
+
+	if ((fd = socket_connect(path, &code)) < 0)
+		return code;
+	while (reqlen) {
+		r = send(fd, req, reqlen, MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break; /* refused early: the reply says why */
+		req += r;
+		reqlen -= (size_t)r;
+	}
+	for (;;) {
+		rc = ctl_decode_reply(buf, n, &code, &out, &outlen, &err,
+				      &errlen);
+		if (rc != 0)
+			break;
+		if (n == cap) {
+			if (cap >= 2 * (size_t)CTL_OUT_MAX + CTL_HEADER_MAX) {
+				rc = -1;
+				break;
+			}
+			cap *= 4;
+			nb = realloc(buf == stackbuf ? NULL : buf, cap);
+			if (nb == NULL) {
+				rc = -1;
+				break;
+			}
+			if (buf == stackbuf)
+				memcpy(nb, stackbuf, n);
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "natsvisorctl: natsvisord closed the "
+					"connection without a reply%s%s\n",
+				r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+			close(fd);
+			if (buf != stackbuf)
+				free(buf);
+			return CTL_UNREACHABLE;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	if (rc < 0) {
+		fprintf(stderr, "natsvisorctl: malformed reply from natsvisord "
+				"on %s\n", path);
+		code = CTL_UNREACHABLE;
+	} else {
+		write_all(1, out, outlen);
+		write_all(2, err, errlen);
+	}
+	if (buf != stackbuf)
+		free(buf);
+	return code;
+}
+
+/* Resolve the socket path into BUF; returns 0, or an exit status. */
+static int socket_path(const char *opt_s, const char *opt_c, char *buf,
+		       size_t len)
+{
+	const char *env = getenv("NATSVISOR_SOCKET"), *e;
+
+	if (opt_s) {
+		snprintf(buf, len, "%s", opt_s);
+		return 0;
+	}
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return 0;
+	}
+	if (opt_c) {
+		int rc = config_socket(opt_c, buf, len);
+		if (rc < 0) {
+			fprintf(stderr, "natsvisorctl: %s: %s\n", opt_c,
+				strerror(errno));
+			return CTL_USAGE;
+		}
+		if (rc > 0 && *buf)
+			return 0;
+	}
+	if (ctl_default_path(buf, len, 0, &e) < 0) {
+		fprintf(stderr, "natsvisorctl: %s\n", e);
+		return CTL_UNREACHABLE;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *opt_s = NULL, *opt_c = NULL, *e;
+	const struct ctl_verb_info *v;
+	char errbuf[256], path[4096], *req, *body = NULL, **args;
+	size_t reqlen, bodylen = 0;
+	struct ctl_cmd cmd;
+	int i, nargs, rc;
+
+	/* Global options, up to the first word that is not one. */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		const char **dst = NULL;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			help();
+			return 0;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("natsvisorctl %s\n", PACKAGE_VERSION);
+			return 0;
+		}
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[1] == 's')
+			dst = &opt_s;
+		else if (a[1] == 'c')
+			dst = &opt_c;
+		/* A --nats URL transport (status and wait-ready over NATS)
+		 * would be recognised here and chosen below. */
+		if (dst == NULL) {
+			snprintf(errbuf, sizeof errbuf, "unknown option '%.64s'",
+				 a);
+			return usage_error(NULL, errbuf);
+		}
+		if (a[2])
+			*dst = a + 2;
+		else if (i + 1 < argc)
+			*dst = argv[++i];
+		else {
+			snprintf(errbuf, sizeof errbuf, "-%c needs a value",
+				 a[1]);
+			return usage_error(NULL, errbuf);
+		}
+	}
+	if (i >= argc)
+		return usage_error(NULL, "no command given");
+	args = argv + i;
+	nargs = argc - i;
+	v = ctl_verb_find(args[0]);
+	if (ctl_parse_cmd(nargs, args, &cmd, errbuf, sizeof errbuf) < 0)
+		return usage_error(v, errbuf);
+	free(cmd.names);
+
+	if (cmd.verb == CTL_VERSION)
+		printf("natsvisorctl %s\n", PACKAGE_VERSION);
+	if (cmd.verb == CTL_PUBLISH) {
+		/* The message always travels as the body: DATA leaves the
+		 * arguments (which are bounded at 4 KiB each). */
+		if (cmd.data) {
+			int k;
+			for (k = 1; k < nargs && args[k] != cmd.data; k++)
+				;
+			body = (char *)cmd.data;
+			bodylen = strlen(cmd.data);
+			memmove(args + k, args + k + 1,
+				(size_t)(nargs - k - 1) * sizeof *args);
+			nargs--;
+		} else if ((rc = read_stdin(&body, &bodylen)) < 0) {
+			if (rc == -2)
+				fprintf(stderr, "natsvisorctl: message body too "
+						"large (at most %u bytes)\n",
+					CTL_BODY_MAX);
+			else
+				fprintf(stderr, "natsvisorctl: reading stdin: "
+						"%s\n", strerror(errno));
+			return CTL_USAGE;
+		}
+	}
+	if (ctl_request_check(nargs, args, bodylen, &e) < 0)
+		return usage_error(v, e);
+	if (ctl_encode_request(nargs, args, body, bodylen, &req, &reqlen) < 0) {
+		fprintf(stderr, "natsvisorctl: %s\n", strerror(errno));
+		return CTL_NO;
+	}
+	if ((rc = socket_path(opt_s, opt_c, path, sizeof path)) != 0)
+		return rc;
+	return socket_roundtrip(path, req, reqlen);
+}
