@@ -368,9 +368,6 @@ listen_setup_options(natsOptions **op)
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectJitter(o, LISTEN_JITTER,
 		    LISTEN_JITTER);
-	/* Listener before server: keep trying, Connect blocks till then. */
-	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
 	/* Messages are committed before they are taken off the queue. */
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPendingMsgs(o, 65536);
@@ -479,7 +476,22 @@ listen_session(void *arg)
 	    listen_opts.server != NULL ? listen_opts.server :
 	    getenv("NATS_URL") != NULL && *getenv("NATS_URL") != '\0' ?
 	    getenv("NATS_URL") : LISTEN_DEFAULT_URL));
-	s = natsConnection_Connect(&nc, listen_nopts);
+	/*
+	 * One plain attempt first, so that a rejection (credentials, TLS)
+	 * is reported and ends the process; only "no server" switches to
+	 * retrying for ever.
+	 */
+	s = natsOptions_SetRetryOnFailedConnect(listen_nopts, false, NULL,
+	    NULL);
+	if (s == NATS_OK)
+		s = natsConnection_Connect(&nc, listen_nopts);
+	if (s == NATS_NO_SERVER && !listen_is_stopping()) {
+		listen_log("no server answers yet: waiting for one");
+		s = natsOptions_SetRetryOnFailedConnect(listen_nopts, true,
+		    NULL, NULL);
+		if (s == NATS_OK)
+			s = natsConnection_Connect(&nc, listen_nopts);
+	}
 	if (s != NATS_OK) {
 		listen_log_nats("connect", s);
 		goto out;

@@ -30,5 +30,11 @@ log_has ref "refused" || log_has ref "Permissions" || fail "refusal not logged"
 NATS_USER=lis NATS_PASSWORD=pw listen_start ok "ok.>" \
 	--inbox "$NV_DIR/inbox2" --server "$plain"
 wait_ready 10
+# Bad credentials are not retried: the listener says so and exits 1.
+NATS_USER=lis NATS_PASSWORD=wrong listen_start bad "ok.>" --stdout --server "$plain"
+wait_exit "$LISTEN_PID" 10
+[[ $LISTEN_STATUS -eq 1 ]] || fail "bad credentials: exit $LISTEN_STATUS"
+log_has bad "Authorization Violation" || fail "rejection not logged"
+
 listen_finish
 pass
