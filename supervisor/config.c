@@ -617,13 +617,16 @@ static int config_set(const struct config_key *k, void *base,
 			else if (k->type == CT_URLS &&
 				 (strstr(it, "://") == NULL ||
 				  strstr(it, "://") == it))
-				err = "invalid URL (expected e.g. nats://host:4222)";
+				err = "invalid URL";
 			else if (k->type == CT_ENV &&
 				 ((eq = strchr(it, '=')) == NULL ||
 				  !config_env_name_ok(it, (size_t)(eq - it))))
-				err = "invalid entry (expected NAME=VALUE)";
+				err = "invalid entry";
 			if (err) {
-				if (asprintf(msg, "%s '%s'", err, it) < 0)
+				if (asprintf(msg, "!%s '%s'%s", err, it,
+					     k->type == CT_ENV ? " (expected NAME=VALUE)" :
+					     k->type == CT_URLS ? " (expected e.g. nats://host:4222)" :
+					     "") < 0)
 					*msg = NULL;
 				argv_free(v);
 				return -1;
@@ -632,7 +635,7 @@ static int config_set(const struct config_key *k, void *base,
 				size_t kl = (size_t)(eq - it);
 				for (size_t j = 0; j < i; j++) {
 					if (strncmp(v[j], it, kl + 1) == 0) {
-						if (asprintf(msg, "variable '%.*s' given twice",
+						if (asprintf(msg, "!variable '%.*s' given twice",
 							     (int)kl, it) < 0)
 							*msg = NULL;
 						argv_free(v);
@@ -641,7 +644,7 @@ static int config_set(const struct config_key *k, void *base,
 				}
 			}
 		}
-		if (v[0] == NULL && k->type == CT_URLS) {
+		if (v[0] == NULL && (k->type == CT_URLS || k->type == CT_SUBJECTS)) {
 			argv_free(v);
 			err = "empty list";
 			break;
@@ -764,7 +767,7 @@ static int config_set(const struct config_key *k, void *base,
 			char *end;
 			long c = strtol(v[i], &end, 10);
 			if (!isdigit((unsigned char)v[i][0]) || *end || c > 255) {
-				if (asprintf(msg, "invalid exit code '%s' (0..255)",
+				if (asprintf(msg, "!invalid exit code '%s' (0..255)",
 					     v[i]) < 0)
 					*msg = NULL;
 				argv_free(v);
@@ -876,6 +879,15 @@ static void config_listener_init(struct nv_listener_conf *l)
 static void config_bad_value(struct config_ctx *c, const struct config_ent *e,
 			     const char *msg)
 {
+	if (msg && e->val[0] == '\0') {
+		config_err(c, e->file, e->line, "%s: empty value", e->key);
+		return;
+	}
+	if (msg && msg[0] == '!') {
+		/* The message names the offending item itself. */
+		config_err(c, e->file, e->line, "%s: %s", e->key, msg + 1);
+		return;
+	}
 	if (strlen(e->val) > 80)
 		config_err(c, e->file, e->line, "%s '%.60s...': %s", e->key,
 			   e->val, msg ? msg : "out of memory");
@@ -895,13 +907,13 @@ static void config_apply(struct config_ctx *c, const struct config_sect *s,
 
 		if (k == NULL || k->type == CT_INCLUDE)
 			continue;
+		/* Recorded even when invalid: a bad value is not a missing one. */
+		w->k[k - config_keys] = (struct nv_where){
+			c->cfg->files[e->file], e->line};
 		if (config_set(k, base, e->val, &msg) < 0) {
 			config_bad_value(c, e, msg);
 			free(msg);
-			continue;
 		}
-		w->k[k - config_keys] = (struct nv_where){
-			c->cfg->files[e->file], e->line};
 	}
 }
 
@@ -1021,10 +1033,14 @@ static void config_listener_finish(struct config_ctx *c,
 				   const struct config_sect *s,
 				   const struct config_lwhere *w)
 {
-	if (l->command == NULL && !s->damaged && !s->discard)
+	bool quiet = s->damaged || s->discard;
+
+	if (l->command == NULL && !quiet &&
+	    config_where(w, "command", (struct nv_where){0}).file == NULL)
 		config_err_at(c, l->where, "listener '%s' has no command",
 			      l->name);
-	if (l->subjects == NULL && !s->damaged && !s->discard)
+	if (l->subjects == NULL && !quiet &&
+	    config_where(w, "subjects", (struct nv_where){0}).file == NULL)
 		config_err_at(c, l->where, "listener '%s' has no subjects",
 			      l->name);
 	if (l->command && l->shell) {
@@ -1212,7 +1228,10 @@ static struct config_sect *config_section(struct config_ctx *c, char *head,
 {
 	struct config_sect *s = NULL, **n;
 	const char *prob;
+	bool silent = head == NULL; /* a broken header, already reported */
 
+	if (silent)
+		head = (char *)"";
 	if (strcmp(head, "natsvisor") == 0 || strcmp(head, "defaults") == 0) {
 		s = head[0] == 'n' ? &c->daemon : &c->defaults;
 		if (!s->seen) {
@@ -1233,7 +1252,9 @@ static struct config_sect *config_section(struct config_ctx *c, char *head,
 				hit = known[i];
 		if (colon)
 			*colon = ':';
-		if (hit && colon)
+		if (silent)
+			;
+		else if (hit && colon)
 			config_err(c, file, line,
 				   "unknown section [%s]; did you mean [%s%s]?",
 				   head, hit, colon);
@@ -1438,8 +1459,8 @@ static void config_line(struct config_ctx *c, int file, int line, char *raw,
 		char *after;
 		if (end == NULL) {
 			config_err(c, file, line, "missing ']' in section header");
-			*cur = &c->top;
-			c->top.damaged = true;
+			/* Swallow the keys that follow: their section is unknown. */
+			*cur = config_section(c, NULL, file, line);
 			lastkey[0] = '\0';
 			return;
 		}

@@ -1,0 +1,158 @@
+/*
+ * test_parse.c: durations, sizes, booleans, signals, umasks, word
+ * splitting and duration formatting.
+ */
+#include "parse.h"
+#include "t.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+/* Duration of S in ms, or -1 on error. */
+static long long dur(const char *s)
+{
+	uint64_t ms;
+	const char *err;
+
+	return parse_duration(s, &ms, &err) < 0 ? -1 : (long long)ms;
+}
+
+/* Size of S in bytes, or -1 on error. */
+static long long size(const char *s)
+{
+	uint64_t b;
+	const char *err;
+
+	return parse_size(s, &b, &err) < 0 ? -1 : (long long)b;
+}
+
+/* Signal number of S, or -1 on error. */
+static int sig(const char *s)
+{
+	int n;
+	const char *err;
+
+	return parse_signal(s, &n, &err) < 0 ? -1 : n;
+}
+
+/* Split S and join the words with '|' (or "ERR:message"). */
+static const char *split(const char *s, bool list)
+{
+	static char buf[512];
+	char **v;
+	const char *err;
+	size_t n = 0;
+
+	if ((list ? list_split(s, &v, &err) : argv_split(s, &v, &err)) < 0) {
+		snprintf(buf, sizeof buf, "ERR:%s", err);
+		return buf;
+	}
+	buf[0] = '\0';
+	for (char **p = v; *p; p++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s[%s]",
+				      p == v ? "" : "|", *p);
+	argv_free(v);
+	return buf;
+}
+
+int main(void)
+{
+	bool b = false;
+	int m;
+	const char *err;
+
+	CHECK_INT(dur("250ms"), 250);
+	CHECK_INT(dur("1.5s"), 1500);
+	CHECK_INT(dur("2m"), 120000);
+	CHECK_INT(dur("1h"), 3600000);
+	CHECK_INT(dur("30"), 30000);
+	CHECK_INT(dur("0.25"), 250);
+	CHECK_INT(dur("0"), 0);
+	CHECK_INT(dur("1h30m"), 5400000);
+	CHECK_INT(dur("2m3.5s"), 123500);
+	CHECK_INT(dur(".5s"), 500);
+	CHECK_INT(dur(""), -1);
+	CHECK_INT(dur("5x"), -1);
+	CHECK_INT(dur("-1s"), -1);
+	CHECK_INT(dur("1.2.3s"), -1);
+	CHECK_INT(dur("s"), -1);
+	CHECK_INT(dur("1 s"), -1);
+	CHECK_INT(dur("10 20"), -1);
+	CHECK_INT(dur("1m30"), -1);
+	CHECK_INT(dur("99999999999999999999h"), -1);
+
+	CHECK_INT(size("512"), 512);
+	CHECK_INT(size("64K"), 65536);
+	CHECK_INT(size("10M"), 10485760);
+	CHECK_INT(size("1G"), 1073741824);
+	CHECK_INT(size("1.5k"), 1536);
+	CHECK_INT(size("2MiB"), 2097152);
+	CHECK_INT(size("3KB"), 3072);
+	CHECK_INT(size("10Q"), -1);
+	CHECK_INT(size("M"), -1);
+	CHECK_INT(size(""), -1);
+
+	CHECK(parse_bool("Yes", &b, &err) == 0 && b);
+	CHECK(parse_bool("off", &b, &err) == 0 && !b);
+	CHECK(parse_bool("TRUE", &b, &err) == 0 && b);
+	CHECK(parse_bool("0", &b, &err) == 0 && !b);
+	CHECK(parse_bool("1", &b, &err) == 0 && b);
+	CHECK(parse_bool("maybe", &b, &err) < 0);
+	CHECK(parse_bool("", &b, &err) < 0);
+
+	CHECK_INT(sig("TERM"), SIGTERM);
+	CHECK_INT(sig("SIGTERM"), SIGTERM);
+	CHECK_INT(sig("term"), SIGTERM);
+	CHECK_INT(sig("sigkill"), SIGKILL);
+	CHECK_INT(sig("9"), 9);
+	CHECK_INT(sig("USR1"), SIGUSR1);
+	CHECK_INT(sig("0"), -1);
+	CHECK_INT(sig("65"), -1);
+	CHECK_INT(sig("SIGFOO"), -1);
+	CHECK_INT(sig("SIG"), -1);
+	CHECK_STR(signal_name(SIGTERM), "TERM");
+	CHECK_STR(signal_name(SIGHUP), "HUP");
+	CHECK_STR(signal_name(40), "SIG40");
+
+	CHECK(parse_umask("022", &m, &err) == 0 && m == 022);
+	CHECK(parse_umask("0077", &m, &err) == 0 && m == 077);
+	CHECK(parse_umask("7", &m, &err) == 0 && m == 7);
+	CHECK(parse_umask("0999", &m, &err) < 0);
+	CHECK(parse_umask("01000", &m, &err) < 0);
+	CHECK(parse_umask("", &m, &err) < 0);
+
+	CHECK_STR(split("a b  c", false), "[a]|[b]|[c]");
+	CHECK_STR(split("sh -c 'echo start ; exec x'", false),
+		  "[sh]|[-c]|[echo start ; exec x]");
+	CHECK_STR(split("a\\ b \"c \\\"d\\\" $e\" 'f\\g'", false),
+		  "[a b]|[c \"d\" $e]|[f\\g]");
+	CHECK_STR(split("x'y'\"z\"", false), "[xyz]");
+	CHECK_STR(split("'' \"\"", false), "[]|[]");
+	CHECK_STR(split("", false), "");
+	CHECK_STR(split("   ", false), "");
+	CHECK_STR(split("a,b", false), "[a,b]");
+	CHECK_STR(split("'open", false), "ERR:unterminated quote");
+	CHECK_STR(split("\"open", false), "ERR:unterminated quote");
+	CHECK_STR(split("x\\", false), "ERR:trailing backslash");
+	CHECK_STR(split("\"a\\nb\"", false), "[a\\nb]");
+
+	CHECK_STR(split("a, b,c  d", true), "[a]|[b]|[c]|[d]");
+	CHECK_STR(split("A=1,,B=\"x, y\"", true), "[A=1]|[B=x, y]");
+	CHECK_STR(split("DSN=host=db;port=5432", true), "[DSN=host=db;port=5432]");
+	CHECK_STR(split(", ,", true), "");
+
+	CHECK_STR(format_duration(0), "0ms");
+	CHECK_STR(format_duration(250), "250ms");
+	CHECK_STR(format_duration(1000), "1s");
+	CHECK_STR(format_duration(1500), "1.5s");
+	CHECK_STR(format_duration(123000), "2m3s");
+	CHECK_STR(format_duration(123500), "2m3.5s");
+	CHECK_STR(format_duration(3600000), "1h");
+	CHECK_STR(format_duration(5400000), "1h30m");
+	CHECK_STR(format_duration(1001), "1.001s");
+	/* format and parse round-trip */
+	for (uint64_t v = 0; v < 10000000; v = v * 3 + 7)
+		CHECK_INT(dur(format_duration(v)), (long long)v);
+
+	return t_done("test_parse");
+}
