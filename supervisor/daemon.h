@@ -18,6 +18,7 @@
 
 struct output;
 struct ctl_client;
+struct ctl_request;
 
 /* One supervised process: a listener, or the embedded nats-server. */
 struct lsn {
@@ -29,9 +30,10 @@ struct lsn {
 	unsigned slot;               /* index in d.slots, for ping ids */
 	uv_timer_t deadline_timer;   /* the state machine's deadline */
 	uv_timer_t ping_timer;       /* next ping, or the outstanding one's timeout */
-	uv_poll_t errpipe_poll;      /* exec-error pipe of the current child */
+	struct errwatch *errwatch;   /* watches the exec-error pipe, or NULL */
 	int errpipe;                 /* -1 when closed */
 	bool exec_confirmed;         /* exec of the current incarnation succeeded */
+	bool exec_failed;            /* ... or reported a spawn error */
 	uint64_t exec_seq;           /* exec confirmations so far */
 	uint64_t spawnerr_seq;       /* spawn errors so far */
 	char spawn_err[160];         /* text of the last spawn error */
@@ -107,6 +109,7 @@ void cmd_on_confirm(uint64_t id, const char *data, size_t len);
 void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 			 const char *data, size_t len);
 void cmd_shutdown(void);
+void cmd_forget(struct lsn *l);
 void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len);
 
 /* notify.c */

@@ -316,7 +316,7 @@ static unsigned lst_on_exit(struct lst *l, const struct lst_event_data *d,
 }
 
 /* EV_START and the start half of EV_RESTART. */
-static unsigned lst_on_start(struct lst *l, uint64_t now)
+static unsigned lst_on_start(struct lst *l)
 {
 	l->want = true;
 	switch (l->state) {
@@ -346,7 +346,7 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 
 	switch (ev) {
 	case EV_START:
-		return lst_on_start(l, now);
+		return lst_on_start(l);
 
 	case EV_STOP:
 		l->want = false;
@@ -375,7 +375,7 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 			lst_reason(l, "restart requested");
 			return lst_begin_stop(l, AFTER_START, now);
 		}
-		return lst_on_start(l, now);
+		return lst_on_start(l);
 
 	case EV_SPAWNED:
 		l->pid = d->pid;

@@ -26,7 +26,7 @@ supervisor_natsvisord_SOURCES = \
 	supervisor/bus.c supervisor/bus.h \
 	supervisor/control.c supervisor/control.h \
 	supervisor/notify.c \
-	supervisor/daemon.h supervisor/cmd.c
+	supervisor/daemon.h supervisor/cmd.c supervisor/reload.c
 supervisor_natsvisord_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(NATS_CFLAGS) $(BSD_CFLAGS)
 supervisor_natsvisord_LDADD = supervisor/libnvsys.a supervisor/libnvpure.a \
 	$(UV_LIBS) $(NATS_LIBS) $(INIH_LIBS) $(BSD_LIBS) -lpthread

@@ -1,0 +1,1038 @@
+/*
+ * cmd.c: control commands, answered from the loop's state.
+ *
+ * Commands that can be answered at once (status, is-ready, signal, reload)
+ * are.  The others are held: wait-ready until every target is ready or
+ * cannot become ready, start/restart until exec succeeded or failed, stop
+ * until the process group is gone, publish until the gate opens and the
+ * server has the message (and, with --confirm, until the listener has
+ * committed it).  Held requests are re-evaluated only when the loop says
+ * something changed (cmd_evaluate from the idle callback): no polling, so
+ * a waiter is answered within the loop iteration that made it ready.
+ *
+ * The same held machinery serves the NATS-side interface: requests on
+ * natsvisor.<instance>.status and .wait-ready, replied to on their reply
+ * subject, and events published on natsvisor.<instance>.event.<name>.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "bus.h"
+#include "control.h"
+#include "ctlproto.h"
+#include "log.h"
+#include "parse.h"
+#include "subject.h"
+
+enum { PUB_WAIT, PUB_SENT, PUB_CONFIRM };
+enum { TAG_STATUS = 1, TAG_WAIT_READY, TAG_CONTROL };
+
+struct held {
+	enum ctl_verb verb;
+	struct ctl_client *c;   /* control client, or NULL */
+	char *nats_reply;       /* NATS-side requester, or NULL */
+	struct lsn **t;         /* targets */
+	uint64_t *seq;          /* per target: exec_seq at request */
+	uint64_t *eseq;         /* per target: spawnerr_seq at request */
+	bool *done0;            /* per target: satisfied at request */
+	size_t nt;
+	uv_timer_t *timer;      /* deadline, or NULL */
+	bool timed_out;
+	/* publish */
+	uint64_t id;
+	char *subject;
+	char *data;
+	size_t len;
+	struct bus_header hdr[CTL_HEADERS_MAX];
+	char *hdrbuf[CTL_HEADERS_MAX];
+	int nhdr;
+	bool confirm;
+	int phase;
+	unsigned expect, got;
+	struct buf refusals;
+	struct held *prev, *next;
+};
+
+static struct held *held_head;
+static char subj_status[200], subj_wait[200], subj_event[200], subj_ctl[200];
+/* Last state reported per listener, for events: compared by pointer. */
+
+/* ------------------------------------------------------------------ */
+/* Formatting */
+
+/* One line describing why L is not ready. */
+static void fmt_not_ready(struct buf *b, const struct lsn *l)
+{
+	const char *health = d.connected || l->is_server
+				     ? lst_health_name(l->m.health)
+				     : "unknown";
+	buf_printf(b, "%s: %s, %s", l->conf->name, lst_state_name(l->m.state),
+		   health);
+	if (!d.connected)
+		buf_printf(b, ": NATS connection down");
+	else if (l->m.reason[0])
+		buf_printf(b, ": %s", l->m.reason);
+	buf_add(b, "\n", 1);
+}
+
+static void fmt_uptime(char *out, size_t len, const struct lsn *l, uint64_t now)
+{
+	if (lst_is_live(&l->m) && l->m.spawned_at)
+		snprintf(out, len, "%s", format_duration(now - l->m.spawned_at));
+	else
+		snprintf(out, len, "-");
+}
+
+static void fmt_exit(char *out, size_t len, const struct lsn *l)
+{
+	if (l->m.last_signal)
+		snprintf(out, len, "signal %s", signal_name(l->m.last_signal));
+	else if (l->m.last_exit >= 0)
+		snprintf(out, len, "status %d", l->m.last_exit);
+	else
+		snprintf(out, len, "-");
+}
+
+static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
+{
+	uint64_t now = now_ms();
+	size_t w = 4;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(ls[i]->conf->name) > w)
+			w = strlen(ls[i]->conf->name);
+	buf_printf(b, "%-*s  %-8s  %-9s  %-7s  %-8s  %-8s  %-11s  %s\n", (int)w,
+		   "NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS",
+		   "LAST-EXIT", "INFO");
+	for (size_t i = 0; i < n; i++) {
+		const struct lsn *l = ls[i];
+		char pid[16], up[32], ex[32];
+		const char *health = (d.connected || l->is_server)
+					     ? lst_health_name(l->m.health)
+					     : "unknown";
+		if (l->m.pid)
+			snprintf(pid, sizeof(pid), "%d", l->m.pid);
+		else
+			snprintf(pid, sizeof(pid), "-");
+		fmt_uptime(up, sizeof(up), l, now);
+		fmt_exit(ex, sizeof(ex), l);
+		buf_printf(b, "%-*s  %-8s  %-9s  %-7s  %-8s  %-8lu  %-11s  ",
+			   (int)w, l->conf->name, lst_state_name(l->m.state),
+			   health, pid, up, l->m.restarts_total, ex);
+		if (l->spawn_err[0] && l->m.spawn_error)
+			buf_printf(b, "spawn error: %s\n", l->spawn_err);
+		else
+			buf_printf(b, "%s\n", l->m.reason);
+	}
+	if (!d.last_reload_ok)
+		buf_printf(b, "last reload failed: %s\n", d.last_reload);
+	if (!d.connected)
+		buf_printf(b, "NATS: disconnected (retrying)\n");
+}
+
+static void json_strv(struct buf *b, char *const *v, size_t n)
+{
+	buf_add(b, "[", 1);
+	for (size_t i = 0; i < n && v && v[i]; i++) {
+		if (i)
+			buf_add(b, ",", 1);
+		buf_json_str(b, v[i]);
+	}
+	buf_add(b, "]", 1);
+}
+
+static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
+{
+	const struct nv_listener_conf *c = l->conf;
+	size_t argc = 0;
+	while (c->argv && c->argv[argc])
+		argc++;
+	buf_printf(b, "{\"name\":");
+	buf_json_str(b, c->name);
+	buf_printf(b, ",\"state\":\"%s\",\"health\":\"%s\",\"ready\":%s",
+		   lst_state_name(l->m.state),
+		   (d.connected || l->is_server) ? lst_health_name(l->m.health)
+						 : "unknown",
+		   lst_is_ready(&l->m) ? "true" : "false");
+	buf_printf(b, ",\"pid\":%d,\"pgid\":%d", l->m.pid, l->m.pgid);
+	buf_printf(b, ",\"uptime_ms\":%llu",
+		   (unsigned long long)(lst_is_live(&l->m) && l->m.spawned_at
+						? now - l->m.spawned_at
+						: 0));
+	buf_printf(b, ",\"restarts\":%lu,\"spawns\":%lu", l->m.restarts_total,
+		   l->m.spawns);
+	if (l->m.last_exit >= 0)
+		buf_printf(b, ",\"last_exit_code\":%d", l->m.last_exit);
+	else
+		buf_printf(b, ",\"last_exit_code\":null");
+	if (l->m.last_signal)
+		buf_printf(b, ",\"last_signal\":\"%s\"",
+			   signal_name(l->m.last_signal));
+	else
+		buf_printf(b, ",\"last_signal\":null");
+	buf_printf(b, ",\"spawn_error\":");
+	buf_json_str(b, l->m.spawn_error ? l->spawn_err : NULL);
+	buf_printf(b, ",\"reason\":");
+	buf_json_str(b, l->m.reason);
+	buf_printf(b, ",\"last_pong_ms_ago\":");
+	if (l->m.last_pong && lst_is_live(&l->m))
+		buf_printf(b, "%llu",
+			   (unsigned long long)(now - l->m.last_pong));
+	else
+		buf_printf(b, "null");
+	buf_printf(b, ",\"ping_subject\":");
+	buf_json_str(b, l->is_server ? NULL : l->ping_subject);
+	buf_printf(b, ",\"argv\":");
+	json_strv(b, c->argv, argc);
+	buf_printf(b, ",\"subjects\":");
+	json_strv(b, c->subjects, c->nsubjects);
+	buf_printf(b, ",\"queue_group\":");
+	buf_json_str(b, c->queue_group);
+	buf_printf(b, "}");
+}
+
+void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len)
+{
+	struct buf b = { 0 };
+	uint64_t now = now_ms();
+	unsigned total, ready = daemon_ready_count(&total);
+	buf_printf(&b, "{\"version\":1,\"instance_id\":");
+	buf_json_str(&b, d.instance_id);
+	buf_printf(&b, ",\"pid\":%d,\"connected\":%s,\"ready\":%u,\"total\":%u",
+		   (int)getpid(), d.connected ? "true" : "false", ready, total);
+	buf_printf(&b, ",\"last_reload\":{\"ok\":%s,\"error\":",
+		   d.last_reload_ok ? "true" : "false");
+	buf_json_str(&b, d.last_reload_ok ? NULL : d.last_reload);
+	buf_printf(&b, "},\"listeners\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_add(&b, ",", 1);
+		status_json_one(&b, ls[i], now);
+	}
+	buf_printf(&b, "]}\n");
+	*out = b.p;
+	*len = b.len;
+}
+
+/* ------------------------------------------------------------------ */
+/* Target resolution */
+
+/* Resolve NAMES (or every listener with ALL / none given and DEFAULT_ALL)
+ * into a malloc'd array; unknown names are listed in ERR. */
+static struct lsn **targets_resolve(const char **names, int nnames,
+				    bool all_listeners, bool wanted_only,
+				    size_t *nt, struct buf *err)
+{
+	size_t cap = d.nls + 2, n = 0;
+	struct lsn **t = calloc(cap, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	if (all_listeners) {
+		for (size_t i = 0; i < d.nls; i++)
+			if (!d.ls[i]->removed &&
+			    (!wanted_only || d.ls[i]->m.want ||
+			     d.ls[i]->conf->autostart))
+				t[n++] = d.ls[i];
+		*nt = n;
+		return t;
+	}
+	for (int i = 0; i < nnames; i++) {
+		struct lsn *m[NV_INSTANCES_MAX];
+		size_t k = lsn_match(names[i], m, NV_INSTANCES_MAX);
+		if (k == 0) {
+			buf_printf(err, "unknown listener: %s\n", names[i]);
+			continue;
+		}
+		for (size_t j = 0; j < k && j < NV_INSTANCES_MAX; j++) {
+			bool dup = false;
+			for (size_t x = 0; x < n && !dup; x++)
+				dup = t[x] == m[j];
+			if (dup)
+				continue;
+			if (n == cap) {
+				cap *= 2;
+				struct lsn **p = reallocarray(t, cap, sizeof(*t));
+				if (p == NULL) {
+					free(t);
+					return NULL;
+				}
+				t = p;
+			}
+			t[n++] = m[j];
+		}
+	}
+	*nt = n;
+	return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* Held requests */
+
+static void held_free(struct held *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		held_head = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	if (h->timer) {
+		uv_timer_stop(h->timer);
+		uv_close((uv_handle_t *)h->timer, (uv_close_cb)free);
+	}
+	free(h->t);
+	free(h->seq);
+	free(h->eseq);
+	free(h->done0);
+	free(h->subject);
+	free(h->data);
+	for (int i = 0; i < h->nhdr; i++)
+		free(h->hdrbuf[i]);
+	buf_free(&h->refusals);
+	free(h->nats_reply);
+	free(h);
+}
+
+/* Answer a held request and forget it. */
+static void held_reply(struct held *h, int code, const struct buf *out,
+		       const struct buf *err)
+{
+	if (h->c) {
+		control_reply(h->c, code, out ? out->p : NULL,
+			      out ? out->len : 0, err ? err->p : NULL,
+			      err ? err->len : 0);
+	} else if (h->nats_reply) {
+		struct buf b = { 0 };
+		buf_printf(&b, "{\"code\":%d,\"ready\":%s,\"error\":", code,
+			   code == 0 ? "true" : "false");
+		buf_json_str(&b, err && err->p ? err->p : NULL);
+		buf_printf(&b, "}");
+		bus_send(h->nats_reply, b.p, b.len);
+		buf_free(&b);
+	}
+	held_free(h);
+}
+
+static void held_on_timer(uv_timer_t *t)
+{
+	struct held *h = t->data;
+	h->timed_out = true;
+	daemon_mark_dirty();
+}
+
+static struct held *held_new(enum ctl_verb verb, struct ctl_client *c,
+			     uint64_t timeout_ms)
+{
+	struct held *h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return NULL;
+	h->verb = verb;
+	h->c = c;
+	if (c)
+		control_client_set_data(c, h);
+	if (timeout_ms) {
+		h->timer = malloc(sizeof(*h->timer));
+		if (h->timer) {
+			uv_timer_init(d.loop, h->timer);
+			h->timer->data = h;
+			uv_timer_start(h->timer, held_on_timer, timeout_ms, 0);
+		}
+	}
+	h->next = held_head;
+	if (held_head)
+		held_head->prev = h;
+	held_head = h;
+	return h;
+}
+
+/* wait-ready: 0 all ready, 5 one cannot become ready, -1 keep waiting. */
+static int eval_wait_ready(struct held *h, struct buf *err)
+{
+	bool all = true;
+	int code = -1;
+	for (size_t i = 0; i < h->nt; i++) {
+		struct lsn *l = h->t[i];
+		if (l->removed || lst_cannot_become_ready(&l->m)) {
+			code = CTL_CANNOT;
+			break;
+		}
+		if (!lst_is_ready(&l->m))
+			all = false;
+	}
+	if (code < 0 && all)
+		return 0;
+	if (code < 0 && !h->timed_out)
+		return -1;
+	if (code < 0)
+		code = CTL_NO;
+	for (size_t i = 0; i < h->nt; i++)
+		if (!lst_is_ready(&h->t[i]->m))
+			fmt_not_ready(err, h->t[i]);
+	return code;
+}
+
+/* start/restart/stop: 0 done, 1 failed, -1 keep waiting. */
+static int eval_lifecycle(struct held *h, struct buf *out, struct buf *err)
+{
+	int code = 0;
+	for (size_t i = 0; i < h->nt; i++) {
+		struct lsn *l = h->t[i];
+		if (h->done0[i])
+			continue;
+		if (h->verb == CTL_STOP) {
+			if (lst_is_live(&l->m))
+				return -1;
+			continue;
+		}
+		if (l->spawnerr_seq > h->eseq[i]) {
+			buf_printf(err, "%s: spawn error: %s\n", l->conf->name,
+				   l->spawn_err);
+			code = CTL_NO;
+		} else if (l->exec_seq > h->seq[i]) {
+			continue;
+		} else if (l->waiting) {
+			buf_printf(out, "%s: %s\n", l->conf->name, l->m.reason);
+		} else if (lst_cannot_become_ready(&l->m) || d.shutting_down) {
+			fmt_not_ready(err, l);
+			code = CTL_NO;
+		} else {
+			return -1;
+		}
+	}
+	return code;
+}
+
+/* The listeners a publish to SUBJECT must wait for. */
+static size_t gate_covering(const char *subject, struct lsn **cov, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d.nls; i++) {
+		struct lsn *l = d.ls[i];
+		if (l->removed)
+			continue;
+		for (size_t j = 0; j < l->conf->nsubjects; j++) {
+			if (subject_matches(l->conf->subjects[j], subject)) {
+				if (n < max)
+					cov[n] = l;
+				n++;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
+/* Is the gate open for H?  0 open (H->expect set), 1 wait, 4 nobody
+ * covers the subject, 5 a covering listener cannot become ready. */
+static int gate_check(struct held *h, struct buf *why)
+{
+	size_t n = gate_covering(h->subject, NULL, 0);
+	if (n == 0) {
+		buf_printf(why, "no listener covers the subject %s\n",
+			   h->subject);
+		return CTL_NOT_COVERED;
+	}
+	struct lsn **cov = calloc(n, sizeof(*cov));
+	if (cov == NULL)
+		return 1;
+	gate_covering(h->subject, cov, n);
+	uint64_t now = now_ms();
+	int code = 0;
+	unsigned expect = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct lsn *l = cov[i];
+		const char *q = l->conf->queue_group;
+		if (q == NULL) {
+			expect++;
+			if (lst_cannot_become_ready(&l->m)) {
+				fmt_not_ready(why, l);
+				code = CTL_CANNOT;
+			} else if (!lsn_fresh(l, now)) {
+				if (lst_is_ready(&l->m))
+					lsn_ping_now(l);
+				else
+					fmt_not_ready(why, l);
+				if (code == 0)
+					code = 1;
+			}
+			continue;
+		}
+		/* A queue group: handle it once, at its first member. */
+		bool first = true;
+		for (size_t j = 0; j < i && first; j++)
+			first = !(cov[j]->conf->queue_group &&
+				  strcmp(cov[j]->conf->queue_group, q) == 0);
+		if (!first)
+			continue;
+		expect++;
+		bool any_fresh = false, any_possible = false, stale = false;
+		for (size_t j = i; j < n; j++) {
+			struct lsn *m = cov[j];
+			if (!m->conf->queue_group ||
+			    strcmp(m->conf->queue_group, q) != 0)
+				continue;
+			if (!lst_cannot_become_ready(&m->m))
+				any_possible = true;
+			if (lsn_fresh(m, now)) {
+				any_fresh = true;
+			} else if (m->m.state == LST_RUNNING) {
+				/* Every running member must be fresh: the
+				 * server may pick any of them. */
+				stale = true;
+				lsn_ping_now(m);
+				fmt_not_ready(why, m);
+			}
+		}
+		if (!any_possible) {
+			buf_printf(why, "queue group %s: no member can become ready\n",
+				   q);
+			code = CTL_CANNOT;
+		} else if ((!any_fresh || stale) && code == 0) {
+			if (!any_fresh)
+				buf_printf(why, "queue group %s: no member ready\n",
+					   q);
+			code = 1;
+		}
+	}
+	free(cov);
+	if (code == 0 && !d.connected) {
+		buf_printf(why, "NATS connection down\n");
+		code = 1;
+	}
+	h->expect = expect;
+	return code;
+}
+
+/* publish: 0 done, other codes final, -1 keep waiting. */
+static int eval_publish(struct held *h, struct buf *err)
+{
+	if (h->phase == PUB_WAIT) {
+		struct buf why = { 0 };
+		int g = gate_check(h, &why);
+		if (g == 0) {
+			buf_free(&why);
+			h->phase = PUB_SENT;
+			h->id = ++d.next_id;
+			bus_publish(h->id, h->subject, h->data, h->len, h->hdr,
+				    h->nhdr, h->confirm);
+			return -1;
+		}
+		if (g == 1 && !h->timed_out) {
+			buf_free(&why);
+			return -1;
+		}
+		if (g == 1) {
+			buf_printf(err, "publish %s: timed out waiting for:\n",
+				   h->subject);
+			g = CTL_NO;
+		}
+		buf_add(err, why.p ? why.p : "", why.len);
+		buf_free(&why);
+		return g;
+	}
+	if (h->phase == PUB_CONFIRM && h->got >= h->expect) {
+		if (h->refusals.len) {
+			buf_add(err, h->refusals.p, h->refusals.len);
+			return CTL_NO;
+		}
+		return 0;
+	}
+	if (!h->timed_out)
+		return -1;
+	if (h->phase == PUB_SENT)
+		buf_printf(err,
+			   "publish %s: outcome unknown: the server did not "
+			   "acknowledge in time\n",
+			   h->subject);
+	else
+		buf_printf(err,
+			   "publish %s: published, but %u of %u receivers "
+			   "confirmed in time\n",
+			   h->subject, h->got, h->expect);
+	return CTL_UNKNOWN;
+}
+
+void cmd_evaluate(void)
+{
+	struct held *h = held_head, *next;
+	for (; h; h = next) {
+		next = h->next;
+		struct buf out = { 0 }, err = { 0 };
+		int code;
+		switch (h->verb) {
+		case CTL_WAIT_READY:
+			code = eval_wait_ready(h, &err);
+			break;
+		case CTL_PUBLISH:
+			code = eval_publish(h, &err);
+			break;
+		default:
+			code = eval_lifecycle(h, &out, &err);
+			break;
+		}
+		if (code >= 0)
+			held_reply(h, code, &out, &err);
+		buf_free(&out);
+		buf_free(&err);
+	}
+}
+
+void cmd_on_flushed(uint64_t id)
+{
+	for (struct held *h = held_head; h; h = h->next) {
+		if (h->verb == CTL_PUBLISH && h->id == id &&
+		    h->phase == PUB_SENT) {
+			if (h->confirm) {
+				h->phase = PUB_CONFIRM;
+			} else {
+				held_reply(h, 0, NULL, NULL);
+				return;
+			}
+			daemon_mark_dirty();
+			return;
+		}
+	}
+}
+
+void cmd_on_confirm(uint64_t id, const char *data, size_t len)
+{
+	for (struct held *h = held_head; h; h = h->next) {
+		if (h->verb != CTL_PUBLISH || h->id != id)
+			continue;
+		h->got++;
+		if (data == NULL || strstr(data, "\"committed\":true") == NULL) {
+			buf_printf(&h->refusals, "a receiver did not commit: ");
+			buf_escape(&h->refusals, data ? data : "", len, 200);
+			buf_add(&h->refusals, "\n", 1);
+		}
+		daemon_mark_dirty();
+		return;
+	}
+}
+
+void cmd_on_gone(struct ctl_client *c, void *arg)
+{
+	struct held *h = control_client_get_data(c);
+	if (h) {
+		h->c = NULL;
+		held_free(h);
+	}
+}
+
+/* L is about to be freed: answer every held request that targets it. */
+void cmd_forget(struct lsn *l)
+{
+	struct held *h = held_head, *next;
+	for (; h; h = next) {
+		next = h->next;
+		for (size_t i = 0; i < h->nt; i++) {
+			if (h->t[i] != l)
+				continue;
+			struct buf err = { 0 };
+			buf_printf(&err, "%s: removed by a reload\n",
+				   l->conf->name);
+			held_reply(h, h->verb == CTL_STOP ? CTL_OK : CTL_CANNOT,
+				   NULL, &err);
+			buf_free(&err);
+			break;
+		}
+	}
+}
+
+void cmd_shutdown(void)
+{
+	/* Held requests are answered by the evaluation that follows:
+	 * lifecycle requests fail, waits fail as listeners stop. */
+}
+
+/* ------------------------------------------------------------------ */
+/* Immediate commands */
+
+static void reply_bufs(struct ctl_client *c, int code, struct buf *out,
+		       struct buf *err)
+{
+	control_reply(c, code, out->p, out->len, err->p, err->len);
+	buf_free(out);
+	buf_free(err);
+}
+
+static void cmd_status(struct ctl_client *c, const struct ctl_cmd *cmd)
+{
+	struct buf out = { 0 }, err = { 0 };
+	size_t nt = 0;
+	struct lsn **t;
+	if (cmd->nnames == 0) {
+		t = targets_resolve(NULL, 0, true, false, &nt, &err);
+		if (t && d.server) {
+			struct lsn **p = reallocarray(t, nt + 1, sizeof(*t));
+			if (p) {
+				t = p;
+				memmove(t + 1, t, nt * sizeof(*t));
+				t[0] = d.server;
+				nt++;
+			}
+		}
+	} else {
+		t = targets_resolve(cmd->names, cmd->nnames, false, false, &nt,
+				    &err);
+	}
+	if (t == NULL) {
+		buf_printf(&err, "out of memory\n");
+		reply_bufs(c, CTL_NO, &out, &err);
+		return;
+	}
+	if (err.len) {
+		free(t);
+		reply_bufs(c, CTL_USAGE, &out, &err);
+		return;
+	}
+	if (cmd->json) {
+		char *js;
+		size_t len;
+		cmd_status_json(t, nt, &js, &len);
+		buf_add(&out, js, len);
+		free(js);
+	} else {
+		status_text(t, nt, &out);
+	}
+	free(t);
+	reply_bufs(c, CTL_OK, &out, &err);
+}
+
+static void cmd_is_ready(struct ctl_client *c, const struct ctl_cmd *cmd)
+{
+	struct buf out = { 0 }, err = { 0 };
+	size_t nt = 0;
+	struct lsn **t =
+		targets_resolve(cmd->names, cmd->nnames, false, false, &nt, &err);
+	int code = CTL_OK;
+	if (err.len || t == NULL) {
+		code = CTL_USAGE;
+	} else {
+		for (size_t i = 0; i < nt; i++) {
+			if (!lst_is_ready(&t[i]->m)) {
+				fmt_not_ready(&err, t[i]);
+				code = CTL_NO;
+			}
+		}
+	}
+	free(t);
+	reply_bufs(c, code, &out, &err);
+}
+
+static void cmd_signal(struct ctl_client *c, const struct ctl_cmd *cmd)
+{
+	struct buf out = { 0 }, err = { 0 };
+	size_t nt = 0;
+	struct lsn **t = targets_resolve(cmd->names, cmd->nnames, cmd->all,
+					 false, &nt, &err);
+	int code = CTL_OK;
+	if (err.len || t == NULL) {
+		code = CTL_USAGE;
+	} else {
+		for (size_t i = 0; i < nt; i++) {
+			if (!lst_is_live(&t[i]->m)) {
+				buf_printf(&err, "%s: not running\n",
+					   t[i]->conf->name);
+				code = CTL_NO;
+			} else if (lsn_signal(t[i], cmd->signal) < 0) {
+				buf_printf(&err, "%s: %s\n", t[i]->conf->name,
+					   strerror(errno));
+				code = CTL_NO;
+			} else {
+				log_info("%s: sent SIG%s to process group %d",
+					 t[i]->conf->name,
+					 signal_name(cmd->signal),
+					 t[i]->m.pgid);
+			}
+		}
+	}
+	free(t);
+	reply_bufs(c, code, &out, &err);
+}
+
+static void cmd_reload(struct ctl_client *c)
+{
+	struct buf out = { 0 }, err = { 0 };
+	char *report = NULL;
+	int r = daemon_reload(&report);
+	if (report)
+		buf_printf(r == 0 ? &out : &err, "%s", report);
+	free(report);
+	reply_bufs(c, r == 0 ? CTL_OK : CTL_NO, &out, &err);
+}
+
+/* Hold a start/stop/restart until it has taken effect. */
+static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
+{
+	struct buf out = { 0 }, err = { 0 };
+	size_t nt = 0;
+	struct lsn **t = targets_resolve(cmd->names, cmd->nnames, cmd->all,
+					 false, &nt, &err);
+	if (err.len || t == NULL) {
+		free(t);
+		reply_bufs(c, CTL_USAGE, &out, &err);
+		return;
+	}
+	if (d.shutting_down) {
+		free(t);
+		buf_printf(&err, "natsvisord is shutting down\n");
+		reply_bufs(c, CTL_NO, &out, &err);
+		return;
+	}
+	struct held *h = held_new(cmd->verb, c, 0);
+	if (h == NULL) {
+		free(t);
+		buf_printf(&err, "out of memory\n");
+		reply_bufs(c, CTL_NO, &out, &err);
+		return;
+	}
+	h->t = t;
+	h->nt = nt;
+	h->seq = calloc(nt + 1, sizeof(*h->seq));
+	h->eseq = calloc(nt + 1, sizeof(*h->eseq));
+	h->done0 = calloc(nt + 1, sizeof(*h->done0));
+	if (!h->seq || !h->eseq || !h->done0)
+		fatal("out of memory");
+	for (size_t i = 0; i < nt; i++) {
+		struct lsn *l = t[i];
+		h->seq[i] = l->exec_seq;
+		h->eseq[i] = l->spawnerr_seq;
+		switch (cmd->verb) {
+		case CTL_START:
+			/* Already running: nothing to wait for. */
+			h->done0[i] = lst_is_live(&l->m) &&
+				      l->m.state != LST_STOPPING;
+			if (!h->done0[i])
+				log_info("%s: start requested", l->conf->name);
+			lsn_event(l, EV_START, NULL);
+			break;
+		case CTL_STOP:
+			lsn_event(l, EV_STOP, NULL);
+			break;
+		default:
+			lsn_event(l, EV_RESTART, NULL);
+			break;
+		}
+	}
+	daemon_mark_dirty();
+}
+
+static void cmd_wait_ready(struct ctl_client *c, const struct ctl_cmd *cmd)
+{
+	struct buf out = { 0 }, err = { 0 };
+	size_t nt = 0;
+	struct lsn **t = targets_resolve(cmd->names, cmd->nnames,
+					 cmd->nnames == 0, true, &nt, &err);
+	if (err.len || t == NULL) {
+		free(t);
+		reply_bufs(c, CTL_USAGE, &out, &err);
+		return;
+	}
+	struct held *h = held_new(CTL_WAIT_READY, c, cmd->timeout_ms);
+	if (h == NULL) {
+		free(t);
+		buf_printf(&err, "out of memory\n");
+		reply_bufs(c, CTL_NO, &out, &err);
+		return;
+	}
+	h->t = t;
+	h->nt = nt;
+	daemon_mark_dirty();
+}
+
+/* Split "K:V" headers, hold the publish until the gate opens. */
+static void cmd_publish(struct ctl_client *c, const struct ctl_cmd *cmd,
+			const struct ctl_request *req)
+{
+	struct buf out = { 0 }, err = { 0 };
+	struct held *h = held_new(CTL_PUBLISH, c, cmd->timeout_ms);
+	if (h == NULL) {
+		buf_printf(&err, "out of memory\n");
+		reply_bufs(c, CTL_NO, &out, &err);
+		return;
+	}
+	h->subject = strdup(cmd->subject);
+	if (cmd->data) {
+		h->len = strlen(cmd->data);
+		h->data = strdup(cmd->data);
+	} else {
+		h->len = req->bodylen;
+		h->data = malloc(h->len + 1);
+		if (h->data) {
+			memcpy(h->data, req->body, h->len);
+			h->data[h->len] = '\0';
+		}
+	}
+	if (h->subject == NULL || h->data == NULL)
+		fatal("out of memory");
+	for (int i = 0; i < cmd->nheaders; i++) {
+		char *kv = strdup(cmd->headers[i]);
+		if (kv == NULL)
+			fatal("out of memory");
+		char *colon = strchr(kv, ':');
+		if (colon == NULL) {
+			free(kv);
+			continue;
+		}
+		*colon = '\0';
+		char *v = colon + 1;
+		while (*v == ' ')
+			v++;
+		h->hdrbuf[h->nhdr] = kv;
+		h->hdr[h->nhdr].key = kv;
+		h->hdr[h->nhdr].value = v;
+		h->nhdr++;
+	}
+	h->confirm = cmd->confirm;
+	h->phase = PUB_WAIT;
+	daemon_mark_dirty();
+}
+
+void cmd_on_request(struct ctl_client *c, const struct ctl_request *req,
+		    void *arg)
+{
+	struct ctl_cmd cmd;
+	char msg[512];
+	if (ctl_parse_cmd(req->argc, req->argv, &cmd, msg, sizeof(msg)) < 0) {
+		size_t n = strlen(msg);
+		if (n + 1 < sizeof(msg)) {
+			msg[n++] = '\n';
+			msg[n] = '\0';
+		}
+		control_reply(c, CTL_USAGE, NULL, 0, msg, n);
+		return;
+	}
+	switch (cmd.verb) {
+	case CTL_STATUS:
+		cmd_status(c, &cmd);
+		break;
+	case CTL_IS_READY:
+		cmd_is_ready(c, &cmd);
+		break;
+	case CTL_WAIT_READY:
+		cmd_wait_ready(c, &cmd);
+		break;
+	case CTL_START:
+	case CTL_STOP:
+	case CTL_RESTART:
+		cmd_lifecycle(c, &cmd);
+		break;
+	case CTL_SIGNAL:
+		cmd_signal(c, &cmd);
+		break;
+	case CTL_RELOAD:
+		cmd_reload(c);
+		break;
+	case CTL_PUBLISH:
+		cmd_publish(c, &cmd, req);
+		break;
+	case CTL_VERSION: {
+		char v[64];
+		int n = snprintf(v, sizeof(v), "natsvisord %s\n",
+				 PACKAGE_VERSION);
+		control_reply(c, CTL_OK, v, (size_t)n, NULL, 0);
+		break;
+	}
+	default:
+		control_reply(c, CTL_USAGE, NULL, 0, "unsupported command\n",
+			      20);
+		break;
+	}
+	free(cmd.names);
+}
+
+/* ------------------------------------------------------------------ */
+/* The NATS-side interface */
+
+/* Requests on natsvisor.<id>.status (body: names, space-separated) and
+ * natsvisor.<id>.wait-ready (body: "[timeout=DUR] [NAME...]"). */
+void cmd_on_nats_request(int tag, const char *subject, const char *reply,
+			 const char *data, size_t len)
+{
+	if (reply == NULL)
+		return;
+	char *body = strndup(data ? data : "", len);
+	char **words = NULL;
+	const char *perr = NULL;
+	if (body == NULL || list_split(body, &words, &perr) < 0) {
+		const char *e = "{\"error\":\"malformed request\"}";
+		bus_send(reply, e, strlen(e));
+		free(body);
+		return;
+	}
+	uint64_t timeout = 30000;
+	const char *names[CTL_ARGS_MAX];
+	int nnames = 0;
+	for (size_t i = 0; words[i] && nnames < CTL_ARGS_MAX; i++) {
+		if (strncmp(words[i], "timeout=", 8) == 0)
+			parse_duration(words[i] + 8, &timeout, &perr);
+		else
+			names[nnames++] = words[i];
+	}
+	struct buf err = { 0 };
+	size_t nt = 0;
+	struct lsn **t = targets_resolve(names, nnames, nnames == 0,
+					 tag == TAG_WAIT_READY, &nt, &err);
+	if (tag == TAG_STATUS) {
+		char *js = NULL;
+		size_t jl = 0;
+		if (t && err.len == 0)
+			cmd_status_json(t, nt, &js, &jl);
+		if (js) {
+			bus_send(reply, js, jl);
+		} else {
+			struct buf e = { 0 };
+			buf_printf(&e, "{\"error\":");
+			buf_json_str(&e, err.p ? err.p : "error");
+			buf_printf(&e, "}");
+			bus_send(reply, e.p, e.len);
+			buf_free(&e);
+		}
+		free(js);
+		free(t);
+	} else if (tag == TAG_WAIT_READY) {
+		if (err.len || t == NULL) {
+			struct buf e = { 0 };
+			buf_printf(&e, "{\"code\":2,\"ready\":false,\"error\":");
+			buf_json_str(&e, err.p ? err.p : "error");
+			buf_printf(&e, "}");
+			bus_send(reply, e.p, e.len);
+			buf_free(&e);
+			free(t);
+		} else {
+			struct held *h = held_new(CTL_WAIT_READY, NULL, timeout);
+			if (h) {
+				h->nats_reply = strdup(reply);
+				h->t = t;
+				h->nt = nt;
+				daemon_mark_dirty();
+			} else {
+				free(t);
+			}
+		}
+	}
+	buf_free(&err);
+	argv_free(words);
+	free(body);
+}
+
+void cmd_init(void)
+{
+	snprintf(subj_status, sizeof(subj_status), "natsvisor.%s.status",
+		 d.instance_id);
+	snprintf(subj_wait, sizeof(subj_wait), "natsvisor.%s.wait-ready",
+		 d.instance_id);
+	snprintf(subj_event, sizeof(subj_event), "natsvisor.%s.event",
+		 d.instance_id);
+	snprintf(subj_ctl, sizeof(subj_ctl), "natsvisor.%s.control",
+		 d.instance_id);
+	bus_subscribe(subj_status, TAG_STATUS);
+	bus_subscribe(subj_wait, TAG_WAIT_READY);
+}

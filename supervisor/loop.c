@@ -1,0 +1,1196 @@
+/*
+ * loop.c: natsvisord's loop thread and everything it owns.
+ *
+ * One libuv loop runs the whole supervisor: signals arrive as uv_signal_t
+ * (nothing is done in handler context), children are spawned by spawn.c
+ * and reaped here with waitpid(-1) on SIGCHLD (the daemon may be PID 1 or a
+ * subreaper, so orphans are ours too), each listener's state machine
+ * (listener.c) is driven with the monotonic clock, and health pings go out
+ * through the bus thread (bus.c), whose replies come back as events.
+ *
+ * Readiness changes are not acted on inline: they mark the daemon dirty,
+ * and one idle callback re-evaluates everything that depends on readiness
+ * (requires, held control requests, sd_notify, the process title, the
+ * shutdown order).  That keeps the state machine's callers free of
+ * re-entrancy.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <bsd/unistd.h>
+
+#include "buf.h"
+#include "bus.h"
+#include "control.h"
+#include "log.h"
+#include "output.h"
+#include "parse.h"
+#include "spawn.h"
+#include "subject.h"
+
+extern char **environ;
+
+struct daemon d = { .ready_fd = -1, .daemon_fd = -1 };
+
+static uv_signal_t sig_chld, sig_term, sig_int, sig_hup;
+
+/* Delays of the ping schedule while starting: fast at first, so readiness
+ * is seen within milliseconds of the subscription, then easing off. */
+#define FAST_PING_CAP_MS 25
+#define FRESH_MS 1000
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_idle(uv_idle_t *h);
+static bool errpipe_check(struct lsn *l);
+
+void daemon_mark_dirty(void)
+{
+	if (!d.dirty) {
+		d.dirty = true;
+		uv_idle_start(&d.idle, on_idle);
+	}
+}
+
+/* The name used in logs and status. */
+static const char *lsn_name(const struct lsn *l)
+{
+	return l->conf->name;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookup */
+
+struct lsn *lsn_find(const char *name)
+{
+	for (size_t i = 0; i < d.nls; i++)
+		if (!d.ls[i]->removed && strcmp(d.ls[i]->conf->name, name) == 0)
+			return d.ls[i];
+	if (d.server && strcmp(name, "nats-server") == 0)
+		return d.server;
+	return NULL;
+}
+
+size_t lsn_match(const char *name, struct lsn **out, size_t max)
+{
+	size_t n = 0;
+	struct lsn *l = lsn_find(name);
+	if (l) {
+		if (max > 0)
+			out[0] = l;
+		return 1;
+	}
+	/* NAME addresses every instance NAME.0 ... NAME.N-1. */
+	for (size_t i = 0; i < d.nls; i++) {
+		struct lsn *x = d.ls[i];
+		if (!x->removed && x->conf->instance >= 0 &&
+		    strcmp(x->conf->base, name) == 0) {
+			if (n < max)
+				out[n] = x;
+			n++;
+		}
+	}
+	return n;
+}
+
+static struct lsn *lsn_by_pid(pid_t pid)
+{
+	for (size_t i = 0; i < d.nls; i++)
+		if (d.ls[i]->m.pid == pid)
+			return d.ls[i];
+	if (d.server && d.server->m.pid == pid)
+		return d.server;
+	return NULL;
+}
+
+unsigned daemon_ready_count(unsigned *total)
+{
+	unsigned n = 0, t = 0;
+	for (size_t i = 0; i < d.nls; i++) {
+		struct lsn *l = d.ls[i];
+		if (l->removed || !l->m.want)
+			continue;
+		t++;
+		if (lst_is_ready(&l->m))
+			n++;
+	}
+	if (total)
+		*total = t;
+	return n;
+}
+
+bool lsn_fresh(const struct lsn *l, uint64_t now)
+{
+	return lst_is_ready(&l->m) && now - l->m.last_pong <= FRESH_MS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Health pings */
+
+static uint64_t ping_id_new(struct lsn *l)
+{
+	/* slot in the high bits: a reply finds its listener in O(1), and a
+	 * late reply for an old ping fails the id comparison. */
+	d.next_id++;
+	return ((uint64_t)l->slot << 40) | (d.next_id & ((1ull << 40) - 1));
+}
+
+static void ping_send(struct lsn *l)
+{
+	l->ping_id = ping_id_new(l);
+	l->ping_sent = now_ms();
+	bus_ping(l->ping_subject, l->ping_id);
+	uv_timer_start(&l->ping_timer, NULL, l->conf->health_timeout_ms, 0);
+}
+
+/* Delay before the next ping while starting. */
+static uint64_t ping_fast_delay(struct lsn *l)
+{
+	unsigned s = l->fast_step++;
+	uint64_t delay = s < 15 ? 1ull << (s / 3) : FAST_PING_CAP_MS;
+	return delay > FAST_PING_CAP_MS ? FAST_PING_CAP_MS : delay;
+}
+
+static void ping_on_timer(uv_timer_t *t);
+
+/* Schedule the next ping after the current one resolved. */
+static void ping_schedule(struct lsn *l)
+{
+	uint64_t delay;
+	if (!d.connected || l->is_server || !lst_is_live(&l->m) ||
+	    l->m.state == LST_STOPPING)
+		return;
+	if (l->m.state == LST_STARTING)
+		delay = ping_fast_delay(l);
+	else
+		delay = l->conf->health_interval_ms;
+	l->ping_id = 0;
+	uv_timer_start(&l->ping_timer, ping_on_timer, delay, 0);
+}
+
+/* Timer: send the next ping, or the outstanding one timed out. */
+static void ping_on_timer(uv_timer_t *t)
+{
+	struct lsn *l = t->data;
+	if (l->ping_id != 0) {
+		struct lst_event_data ev = { .no_responders = false };
+		l->ping_id = 0;
+		lsn_event(l, EV_MISS, &ev);
+		ping_schedule(l);
+		return;
+	}
+	if (d.connected)
+		ping_send(l);
+}
+
+static void ping_stop(struct lsn *l)
+{
+	l->ping_id = 0;
+	uv_timer_stop(&l->ping_timer);
+}
+
+/* Ping at once (a gated publish wants a fresh pong, or the bus is back),
+ * unless a ping is already on its way. */
+void lsn_ping_now(struct lsn *l)
+{
+	if (!d.connected || l->is_server || l->ping_id != 0 ||
+	    (l->m.state != LST_STARTING && l->m.state != LST_RUNNING))
+		return;
+	ping_send(l);
+	l->ping_timer.timer_cb = ping_on_timer;
+}
+
+/* Does the reply's "subjects" list cover every configured subject?  The
+ * reply is small JSON from the listener; we look for "subjects":[...] and
+ * "ready":false without a full JSON parser, conservatively. */
+static bool reply_parse(struct lsn *l, const char *data, size_t len,
+			bool *ready)
+{
+	char tmp[4096];
+	*ready = true;
+	l->reply_reason[0] = '\0';
+	if (len == 0)
+		return true;
+	if (len >= sizeof(tmp))
+		len = sizeof(tmp) - 1;
+	memcpy(tmp, data, len);
+	tmp[len] = '\0';
+
+	char *p = strstr(tmp, "\"ready\"");
+	if (p) {
+		p += 7;
+		while (*p == ' ' || *p == ':')
+			p++;
+		if (strncmp(p, "false", 5) == 0) {
+			*ready = false;
+			char *r = strstr(tmp, "\"reason\"");
+			if (r && (r = strchr(r + 8, '"')) != NULL) {
+				char *e = strchr(r + 1, '"');
+				size_t n = e ? (size_t)(e - r - 1) : 0;
+				if (n >= sizeof(l->reply_reason))
+					n = sizeof(l->reply_reason) - 1;
+				memcpy(l->reply_reason, r + 1, n);
+				l->reply_reason[n] = '\0';
+			}
+			if (!l->reply_reason[0])
+				snprintf(l->reply_reason,
+					 sizeof(l->reply_reason),
+					 "listener says not ready");
+			return true;
+		}
+	}
+	p = strstr(tmp, "\"subjects\"");
+	if (p == NULL || l->conf->nsubjects == 0)
+		return true;
+	p = strchr(p, '[');
+	char *end = p ? strchr(p, ']') : NULL;
+	if (p == NULL || end == NULL)
+		return true;
+	*end = '\0';
+	/* Collect the quoted strings of the array. */
+	const char *held[64];
+	size_t nheld = 0;
+	for (char *q = p + 1; (q = strchr(q, '"')) != NULL && nheld < 64;) {
+		char *e = strchr(q + 1, '"');
+		if (e == NULL)
+			break;
+		*e = '\0';
+		held[nheld++] = q + 1;
+		q = e + 1;
+	}
+	for (size_t i = 0; i < l->conf->nsubjects; i++) {
+		bool covered = false;
+		for (size_t j = 0; j < nheld && !covered; j++)
+			covered = subject_covers(held[j], l->conf->subjects[i]);
+		if (!covered) {
+			*ready = false;
+			snprintf(l->reply_reason, sizeof(l->reply_reason),
+				 "does not hold subject %s",
+				 l->conf->subjects[i]);
+			return true;
+		}
+	}
+	return true;
+}
+
+/* A reply to ping ID arrived (or the server said nobody listens). */
+static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
+			  size_t len)
+{
+	size_t slot = (size_t)(id >> 40);
+	if (slot >= d.nslots || d.slots[slot] == NULL)
+		return;
+	struct lsn *l = d.slots[slot];
+	if (l->ping_id != id)
+		return; /* late reply to an older ping: dropped */
+	l->ping_id = 0;
+	uv_timer_stop(&l->ping_timer);
+	if (no_responders) {
+		struct lst_event_data ev = { .no_responders = true };
+		lsn_event(l, EV_MISS, &ev);
+	} else {
+		bool ready;
+		reply_parse(l, data, len, &ready);
+		struct lst_event_data ev = { .ready = ready,
+					     .reason = l->reply_reason };
+		lsn_event(l, EV_PONG, &ev);
+		errpipe_check(l); /* it answered, so exec succeeded */
+	}
+	ping_schedule(l);
+	daemon_mark_dirty(); /* fresh pongs release held publishes */
+}
+
+/* ------------------------------------------------------------------ */
+/* Spawning */
+
+/* Add or replace KEY=VALUE in a NULL-terminated vector of N entries. */
+static void env_set(char **env, size_t *n, char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	for (size_t i = 0; i < *n; i++) {
+		if (strncmp(env[i], kv, klen) == 0 && env[i][klen] == '=') {
+			env[i] = kv;
+			return;
+		}
+	}
+	env[(*n)++] = kv;
+	env[*n] = NULL;
+}
+
+/* Build the environment of a listener's next incarnation.  Strings are
+ * collected in OWNED for freeing after the fork. */
+static char **env_build(struct lsn *l, char ***owned, size_t *nowned)
+{
+	const struct nv_listener_conf *c = l->conf;
+	size_t nbase = 0;
+	if (!c->clear_environment)
+		while (d.base_env[nbase])
+			nbase++;
+	size_t cap = nbase + c->nenvironment + 16;
+	char **env = calloc(cap, sizeof(char *));
+	char **own = calloc(16, sizeof(char *));
+	size_t n = 0, no = 0;
+	if (env == NULL || own == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < nbase; i++)
+		env[n++] = d.base_env[i];
+	env[n] = NULL;
+
+#define OWN(...)                                                     \
+	do {                                                         \
+		char *s_;                                            \
+		if (asprintf(&s_, __VA_ARGS__) < 0)                  \
+			fatal("out of memory");                      \
+		own[no++] = s_;                                      \
+		env_set(env, &n, s_);                                \
+	} while (0)
+
+	if (!l->is_server) {
+		OWN("NATSVISOR_NAME=%s", c->name);
+		OWN("NATSVISOR_PING_SUBJECT=%s", l->ping_subject);
+		struct buf b = { 0 };
+		for (size_t i = 0; i < c->nsubjects; i++)
+			buf_printf(&b, "%s%s", i ? " " : "", c->subjects[i]);
+		OWN("NATSVISOR_SUBJECTS=%s", b.p ? b.p : "");
+		buf_free(&b);
+		env_set(env, &n, d.nats_url_env);
+	}
+	if (c->user) {
+		OWN("USER=%s", c->user);
+		OWN("LOGNAME=%s", c->user);
+		if (c->home)
+			OWN("HOME=%s", c->home);
+	}
+#undef OWN
+	for (size_t i = 0; i < c->nenvironment; i++)
+		env_set(env, &n, c->environment[i]);
+	*owned = own;
+	*nowned = no;
+	return env;
+}
+
+/* A poll handle on one exec-error pipe; allocated per spawn because a
+ * uv_poll_t cannot be re-pointed at another descriptor without closing. */
+struct errwatch {
+	uv_poll_t h;
+	struct lsn *l;
+};
+
+static void errwatch_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void errpipe_close(struct lsn *l)
+{
+	if (l->errwatch) {
+		l->errwatch->l = NULL;
+		uv_close((uv_handle_t *)&l->errwatch->h, errwatch_closed);
+		l->errwatch = NULL;
+	}
+	if (l->errpipe >= 0) {
+		close(l->errpipe);
+		l->errpipe = -1;
+	}
+}
+
+/* Read the exec-error pipe: returns true when it resolved. */
+static bool errpipe_check(struct lsn *l)
+{
+	enum spawn_stage stage;
+	int err;
+	if (l->errpipe < 0)
+		return true;
+	int r = spawn_read_error(l->errpipe, &stage, &err);
+	if (r == 0)
+		return false;
+	if (r == 1) {
+		l->exec_confirmed = true;
+		l->exec_seq++;
+	} else {
+		snprintf(l->spawn_err, sizeof(l->spawn_err), "%s %s: %s",
+			 spawn_stage_name(stage),
+			 stage == SPAWN_STAGE_CHDIR && l->conf->directory
+				 ? l->conf->directory
+				 : l->conf->argv[0],
+			 strerror(err));
+		l->exec_failed = true;
+		l->spawnerr_seq++;
+	}
+	errpipe_close(l);
+	daemon_mark_dirty();
+	return true;
+}
+
+static void errpipe_on_readable(uv_poll_t *p, int status, int events)
+{
+	struct errwatch *w = p->data;
+	if (w->l)
+		errpipe_check(w->l);
+}
+
+/* Watch L's new exec-error pipe. */
+static void errpipe_watch(struct lsn *l, int fd)
+{
+	l->errpipe = fd;
+	l->exec_confirmed = false;
+	l->exec_failed = false;
+	struct errwatch *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return; /* checked again at the first pong and at exit */
+	if (uv_poll_init(d.loop, &w->h, fd) < 0) {
+		free(w);
+		return;
+	}
+	w->l = l;
+	w->h.data = w;
+	l->errwatch = w;
+	uv_poll_start(&w->h, UV_READABLE | UV_DISCONNECT, errpipe_on_readable);
+}
+
+/* Are all of L's requirements ready?  Names the first one that is not. */
+static bool requires_ready(struct lsn *l, const char **missing)
+{
+	const struct nv_listener_conf *c = l->conf;
+	for (size_t i = 0; i < c->nrequires; i++) {
+		struct lsn *m[NV_INSTANCES_MAX];
+		size_t n = lsn_match(c->requires[i], m, NV_INSTANCES_MAX);
+		for (size_t j = 0; j < n && j < NV_INSTANCES_MAX; j++) {
+			if (!lst_is_ready(&m[j]->m)) {
+				*missing = m[j]->conf->name;
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
+		      enum lst_health oh);
+
+/* Start a new incarnation of L now (the state machine asked for it). */
+static void lsn_spawn(struct lsn *l)
+{
+	const struct nv_listener_conf *c = l->conf;
+	const char *missing = NULL;
+	struct lst_event_data ev = { 0 };
+
+	if (d.shutting_down)
+		return;
+	if (!l->is_server && (!d.connected && d.server != NULL &&
+			      !d.ever_connected)) {
+		/* The embedded server comes first. */
+		l->waiting = true;
+		return;
+	}
+	if (!l->is_server && !requires_ready(l, &missing)) {
+		if (!l->waiting)
+			log_info("%s: waiting for %s to be ready", c->name,
+				 missing);
+		l->waiting = true;
+		snprintf(l->m.reason, sizeof(l->m.reason),
+			 "waiting for %s to be ready", missing);
+		return;
+	}
+	l->waiting = false;
+	if (!l->is_server && c->ping_subject == NULL)
+		snprintf(l->ping_subject, sizeof(l->ping_subject),
+			 "_NATSVISOR.%s.%s.%s.%llu", d.instance_id, d.nonce,
+			 c->name, (unsigned long long)l->m.incarnation + 1);
+	else if (c->ping_subject)
+		snprintf(l->ping_subject, sizeof(l->ping_subject), "%s",
+			 c->ping_subject);
+
+	char **owned = NULL;
+	size_t nowned = 0;
+	char **env = env_build(l, &owned, &nowned);
+	char *path = spawn_resolve(c->argv[0], env);
+	if (path == NULL) {
+		snprintf(l->spawn_err, sizeof(l->spawn_err), "exec %s: %s",
+			 c->argv[0], strerror(errno));
+		for (size_t i = 0; i < nowned; i++)
+			free(owned[i]);
+		free(owned);
+		free(env);
+		l->spawnerr_seq++;
+		ev.reason = l->spawn_err;
+		log_warnx("%s: spawn error: %s", c->name, l->spawn_err);
+		lsn_event(l, EV_SPAWN_FAILED, &ev);
+		daemon_mark_dirty();
+		return;
+	}
+	struct spawn_req req = {
+		.argv = c->argv,
+		.envp = env,
+		.directory = c->directory,
+		.umask = c->umask,
+		.set_ids = c->set_ids,
+		.uid = c->uid,
+		.gid = c->gid,
+		.groups = c->groups,
+		.ngroups = c->ngroups,
+		.limit_nofile = c->limit_nofile,
+		.limit_core = c->limit_core,
+		.nofile_soft = d.orig_nofile.rlim_cur,
+		.capture_output = true,
+		.path = path,
+	};
+	struct spawn_child child;
+	int r = spawn_start(&req, &child);
+	int saved = errno;
+	free(path);
+	for (size_t i = 0; i < nowned; i++)
+		free(owned[i]);
+	free(owned);
+	free(env);
+	if (r < 0) {
+		snprintf(l->spawn_err, sizeof(l->spawn_err), "fork: %s",
+			 strerror(saved));
+		l->spawnerr_seq++;
+		ev.reason = l->spawn_err;
+		lsn_event(l, EV_SPAWN_FAILED, &ev);
+		daemon_mark_dirty();
+		return;
+	}
+	errpipe_close(l);
+	errpipe_watch(l, child.errpipe);
+	if (child.out_fd >= 0)
+		output_attach(l->out, child.out_fd);
+	if (child.err_fd >= 0)
+		output_attach(l->out, child.err_fd);
+	l->fast_step = 0;
+	ev.pid = child.pid;
+	lsn_event(l, EV_SPAWNED, &ev);
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying the state machine's actions */
+
+int lsn_signal(struct lsn *l, int sig)
+{
+	pid_t target = l->m.pgid ? -l->m.pgid : l->m.pid;
+	if (target == 0)
+		return -1;
+	return kill(target, sig);
+}
+
+static void deadline_on_timer(uv_timer_t *t)
+{
+	lsn_event(t->data, EV_DEADLINE, NULL);
+}
+
+static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
+		      enum lst_health oh)
+{
+	struct lst *m = &l->m;
+
+	if ((acts & ACT_LOG) || os != m->state || oh != m->health) {
+		if (os != m->state)
+			log_info("%s: %s -> %s: %s", lsn_name(l),
+				 lst_state_name(os), lst_state_name(m->state),
+				 m->reason);
+		else
+			log_info("%s: %s (%s): %s", lsn_name(l),
+				 lst_state_name(m->state),
+				 lst_health_name(m->health), m->reason);
+	}
+	if (acts & ACT_SIGNAL_GROUP) {
+		if (lsn_signal(l, l->conf->stop_signal) == 0 &&
+		    l->conf->stop_signal != SIGKILL)
+			lsn_signal(l, SIGCONT); /* a stopped group must hear it */
+	}
+	if (acts & ACT_KILL_GROUP) {
+		log_info("%s: sending SIGKILL to process group %d", lsn_name(l),
+			 m->pgid ? m->pgid : m->pid);
+		lsn_signal(l, SIGKILL);
+	}
+	if (acts & ACT_PING_STOP)
+		ping_stop(l);
+	if ((acts & ACT_PING) && !l->is_server) {
+		l->fast_step = 0;
+		l->ping_id = 0;
+		if (d.connected) {
+			ping_send(l);
+			l->ping_timer.timer_cb = ping_on_timer;
+		}
+	}
+	if (m->deadline) {
+		uint64_t now = now_ms();
+		uv_timer_start(&l->deadline_timer, deadline_on_timer,
+			       m->deadline > now ? m->deadline - now : 0, 0);
+	} else {
+		uv_timer_stop(&l->deadline_timer);
+	}
+	if (acts & ACT_READY_CHANGED)
+		daemon_mark_dirty();
+	if (acts & ACT_ESSENTIAL_FATAL)
+		daemon_shutdown(1, "an essential listener is fatal");
+	if (acts & ACT_SPAWN)
+		lsn_spawn(l);
+}
+
+void lsn_event(struct lsn *l, enum lst_event ev,
+	       const struct lst_event_data *data)
+{
+	enum lst_state os = l->m.state;
+	enum lst_health oh = l->m.health;
+	unsigned acts = lst_step(&l->m, ev, data, now_ms());
+	lsn_apply(l, acts, os, oh);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reaping */
+
+static void reap_all(void)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct lsn *l = lsn_by_pid(pid);
+		if (l == NULL) {
+			if (WIFSIGNALED(status))
+				log_info("reaped orphan pid %d (signal %s)",
+					 (int)pid,
+					 signal_name(WTERMSIG(status)));
+			else
+				log_info("reaped orphan pid %d (status %d)",
+					 (int)pid, WEXITSTATUS(status));
+			continue;
+		}
+		struct lst_event_data ev = { .status = status };
+		/* The exec-error pipe is read to its end before the exit is
+		 * interpreted: "no such file" is a spawn error, not 127. */
+		errpipe_check(l);
+		if (l->exec_failed) {
+			l->exec_failed = false;
+			ev.spawn_error = true;
+			ev.reason = l->spawn_err;
+			log_warnx("%s: spawn error: %s", lsn_name(l),
+				  l->spawn_err);
+		}
+		ev.group_alive = kill(-pid, 0) == 0;
+		lsn_event(l, EV_EXIT, &ev);
+		daemon_mark_dirty();
+	}
+	/* Groups whose leader is gone: are they empty now? */
+	for (size_t i = 0; i <= d.nls; i++) {
+		struct lsn *l = i < d.nls ? d.ls[i] : d.server;
+		if (l && l->m.pid == 0 && l->m.pgid != 0 &&
+		    kill(-l->m.pgid, 0) < 0 && errno == ESRCH)
+			lsn_event(l, EV_GROUP_GONE, NULL);
+	}
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+	reap_all();
+}
+
+/* ------------------------------------------------------------------ */
+/* The bus */
+
+static void on_bus_event(struct bus_event *ev, void *arg)
+{
+	switch (ev->type) {
+	case BUS_CONNECTED:
+		log_info("connected to NATS at %s", ev->data ? ev->data : "?");
+		d.connected = true;
+		d.ever_connected = true;
+		if (d.server) {
+			struct lst_event_data pong = { .ready = true };
+			lsn_event(d.server, EV_BUS_UP, NULL);
+			lsn_event(d.server, EV_PONG, &pong);
+		}
+		/* Everyone is pinged at once: readiness returns without a
+		 * restart. */
+		for (size_t i = 0; i < d.nls; i++)
+			lsn_event(d.ls[i], EV_BUS_UP, NULL);
+		daemon_mark_dirty();
+		break;
+	case BUS_DISCONNECTED:
+		if (!d.connected)
+			break;
+		log_warnx("disconnected from NATS; retrying");
+		d.connected = false;
+		if (d.server)
+			lsn_event(d.server, EV_BUS_DOWN, NULL);
+		for (size_t i = 0; i < d.nls; i++)
+			lsn_event(d.ls[i], EV_BUS_DOWN, NULL);
+		daemon_mark_dirty();
+		break;
+	case BUS_REPLY:
+		ping_on_reply(ev->id, ev->no_responders, ev->data, ev->len);
+		break;
+	case BUS_FLUSHED:
+		cmd_on_flushed(ev->id);
+		break;
+	case BUS_CONFIRM:
+		cmd_on_confirm(ev->id, ev->data, ev->len);
+		break;
+	case BUS_MSG:
+		cmd_on_nats_request(ev->tag, ev->subject, ev->reply, ev->data,
+				    ev->len);
+		break;
+	case BUS_ERROR:
+		log_warnx("NATS: %s", ev->data ? ev->data : "error");
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Listener objects */
+
+static void lsn_handle_closed(uv_handle_t *h)
+{
+	struct lsn *l = h->data;
+	if (--l->handles_open == 0) {
+		lst_free(&l->m);
+		free(l);
+	}
+}
+
+struct lsn *lsn_create(struct nv_listener_conf *conf);
+void reload_gc(void);
+
+static struct lsn *lsn_new(struct nv_listener_conf *conf, bool is_server)
+{
+	struct lsn *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		fatal("out of memory");
+	l->conf = conf;
+	l->is_server = is_server;
+	l->errpipe = -1;
+	if (lst_init(&l->m, conf, (uint32_t)random() | 1) < 0)
+		fatal("out of memory");
+	l->m.connected = d.connected;
+	uv_timer_init(d.loop, &l->deadline_timer);
+	uv_timer_init(d.loop, &l->ping_timer);
+	l->deadline_timer.data = l;
+	l->ping_timer.data = l;
+	l->ping_timer.timer_cb = ping_on_timer;
+	l->out = output_new(d.loop, conf->name, conf->log_file,
+			    conf->log_max_size, conf->log_keep);
+	/* Assign a slot for ping ids. */
+	size_t s;
+	for (s = 0; s < d.nslots && d.slots[s]; s++)
+		;
+	if (s == d.nslots) {
+		size_t n = d.nslots ? d.nslots * 2 : 64;
+		struct lsn **p = reallocarray(d.slots, n, sizeof(*p));
+		if (p == NULL)
+			fatal("out of memory");
+		memset(p + d.nslots, 0, (n - d.nslots) * sizeof(*p));
+		d.slots = p;
+		d.nslots = n;
+	}
+	d.slots[s] = l;
+	l->slot = (unsigned)s;
+	return l;
+}
+
+/* A new listener (used by reload). */
+struct lsn *lsn_create(struct nv_listener_conf *conf)
+{
+	return lsn_new(conf, false);
+}
+
+/* Release L once its process is gone. */
+static void lsn_destroy(struct lsn *l)
+{
+	d.slots[l->slot] = NULL;
+	errpipe_close(l);
+	output_free(l->out);
+	l->out = NULL;
+	l->handles_open = 2;
+	uv_close((uv_handle_t *)&l->deadline_timer, lsn_handle_closed);
+	uv_close((uv_handle_t *)&l->ping_timer, lsn_handle_closed);
+}
+
+/* ------------------------------------------------------------------ */
+/* Readiness evaluation and shutdown */
+
+/* May L stop now?  Dependents stop first. */
+static bool shutdown_may_stop(struct lsn *l)
+{
+	if (l->is_server) {
+		for (size_t i = 0; i < d.nls; i++)
+			if (lst_is_live(&d.ls[i]->m))
+				return false;
+		return true;
+	}
+	for (size_t i = 0; i < d.nls; i++) {
+		struct lsn *x = d.ls[i];
+		if (x == l || !lst_is_live(&x->m))
+			continue;
+		for (size_t j = 0; j < x->conf->nrequires; j++) {
+			const char *r = x->conf->requires[j];
+			if (strcmp(r, l->conf->name) == 0 ||
+			    strcmp(r, l->conf->base) == 0)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Kill what is left of our children (adopted orphans) at the end. */
+static bool shutdown_orphans(void)
+{
+	static uint64_t first;
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		log_info("reaped orphan pid %d", (int)pid);
+	if (pid < 0 && errno == ECHILD)
+		return true;
+	uint64_t now = now_ms();
+	if (first == 0)
+		first = now;
+	/* Our remaining children are adopted orphans: TERM, then KILL. */
+	char path[64];
+	int sig = now - first > 2000 ? SIGKILL : SIGTERM;
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(),
+		 (int)getpid());
+	if ((f = fopen(path, "re")) != NULL) {
+		int p;
+		while (fscanf(f, "%d", &p) == 1) {
+			log_info("stopping orphan pid %d with SIG%s", p,
+				 signal_name(sig));
+			kill(p, sig);
+		}
+		fclose(f);
+	}
+	return false;
+}
+
+static uv_timer_t shutdown_timer;
+
+static void shutdown_progress(void)
+{
+	bool live = false;
+	for (size_t i = 0; i <= d.nls; i++) {
+		struct lsn *l = i < d.nls ? d.ls[i] : d.server;
+		if (l == NULL)
+			continue;
+		if (lst_is_live(&l->m)) {
+			live = true;
+			if (l->m.state != LST_STOPPING && shutdown_may_stop(l))
+				lsn_event(l, EV_STOP, NULL);
+		} else if (l->m.state == LST_BACKOFF ||
+			   l->m.state == LST_STOPPED) {
+			l->m.want = false;
+			uv_timer_stop(&l->deadline_timer);
+			l->m.deadline = 0;
+		}
+	}
+	if (live)
+		return;
+	if (!shutdown_orphans())
+		return;
+	uv_timer_stop(&shutdown_timer);
+	uv_stop(d.loop);
+}
+
+static void shutdown_on_timer(uv_timer_t *t)
+{
+	shutdown_progress();
+}
+
+void daemon_shutdown(int code, const char *why)
+{
+	if (code > d.exit_code)
+		d.exit_code = code;
+	if (d.shutting_down)
+		return;
+	d.shutting_down = true;
+	log_info("shutting down: %s", why);
+	notify_send("STOPPING=1");
+	cmd_shutdown();
+	/* A periodic check covers orphans, which do not all signal us. */
+	uv_timer_start(&shutdown_timer, shutdown_on_timer, 100, 100);
+	daemon_mark_dirty();
+}
+
+/* Start every autostart listener (after the embedded server is up). */
+static void start_listeners(void)
+{
+	d.listeners_started = true;
+	for (size_t i = 0; i < d.nls; i++)
+		if (d.ls[i]->conf->autostart && d.ls[i]->m.state == LST_STOPPED)
+			lsn_event(d.ls[i], EV_START, NULL);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	d.dirty = false;
+	if (d.shutting_down) {
+		shutdown_progress();
+		cmd_evaluate();
+		return;
+	}
+	if (!d.listeners_started && (d.server == NULL || d.connected))
+		start_listeners();
+	/* Listeners waiting for their requirements or the server. */
+	for (size_t i = 0; i < d.nls; i++) {
+		struct lsn *l = d.ls[i];
+		if (l->waiting && l->m.want && !lst_is_live(&l->m))
+			lsn_spawn(l);
+	}
+	/* Removed listeners are freed once nothing of them runs. */
+	size_t j = 0;
+	for (size_t i = 0; i < d.nls; i++) {
+		struct lsn *l = d.ls[i];
+		if (l->removed && !lst_is_live(&l->m)) {
+			cmd_forget(l);
+			lsn_destroy(l);
+			continue;
+		}
+		d.ls[j++] = l;
+	}
+	if (j != d.nls) {
+		d.nls = j;
+		reload_gc();
+	}
+	cmd_evaluate();
+	notify_status();
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals */
+
+static void on_sigterm(uv_signal_t *h, int sig)
+{
+	daemon_shutdown(0, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_sighup(uv_signal_t *h, int sig)
+{
+	char *report = NULL;
+	log_info("SIGHUP: reloading %s", d.config_path);
+	daemon_reload(&report);
+	free(report);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up */
+
+/* The environment every child starts from: the daemon's, minus what must
+ * never reach a child (the notify socket, socket activation, our own
+ * variables). */
+static void base_env_init(void)
+{
+	size_t n = 0, j = 0;
+	while (environ[n])
+		n++;
+	d.base_env = calloc(n + 1, sizeof(char *));
+	if (d.base_env == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *e = environ[i];
+		if (strncmp(e, "NOTIFY_SOCKET=", 14) == 0 ||
+		    strncmp(e, "WATCHDOG_", 9) == 0 ||
+		    strncmp(e, "LISTEN_", 7) == 0 ||
+		    strncmp(e, "NATSVISOR_", 10) == 0)
+			continue;
+		if ((d.base_env[j++] = strdup(e)) == NULL)
+			fatal("out of memory");
+	}
+}
+
+/* The listeners' NATS_URL: the daemon's servers, comma-separated. */
+static void nats_url_env_init(void)
+{
+	struct buf b = { 0 };
+	buf_printf(&b, "NATS_URL=");
+	for (size_t i = 0; i < d.cfg->nnats_urls; i++)
+		buf_printf(&b, "%s%s", i ? "," : "", d.cfg->nats_urls[i]);
+	d.nats_url_env = b.p;
+}
+
+/* A synthetic listener configuration for the embedded nats-server. */
+static void server_conf_init(void)
+{
+	struct nv_listener_conf *c = &d.server_conf;
+	memset(c, 0, sizeof(*c));
+	c->name = "nats-server";
+	c->base = "nats-server";
+	c->instance = -1;
+	size_t n = 0;
+	while (d.cfg->nats_server_argv[n])
+		n++;
+	c->argv = calloc(n + 1, sizeof(char *));
+	if (c->argv == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < n; i++)
+		if ((c->argv[i] = strdup(d.cfg->nats_server_argv[i])) == NULL)
+			fatal("out of memory");
+	c->command = NULL;
+	c->ready_timeout_ms = 30000;
+	c->health_interval_ms = 5000;
+	c->health_timeout_ms = 1000;
+	c->health_failures = 3;
+	c->stop_signal = SIGTERM;
+	c->stop_timeout_ms = 10000;
+	c->autostart = true;
+	c->restart = NV_RESTART_ALWAYS;
+	c->success_exit[0] = 1;
+	c->backoff_initial_ms = 100;
+	c->backoff_factor = 2;
+	c->backoff_max_ms = 5000;
+	c->backoff_jitter = 0.1;
+	c->backoff_reset_ms = 60000;
+	c->umask = -1;
+	c->limit_nofile = -1;
+	c->limit_core = -1;
+	c->log_max_size = 10 << 20;
+	c->log_keep = 5;
+}
+
+static void instance_init(void)
+{
+	if (d.cfg->instance_id) {
+		snprintf(d.instance_id, sizeof(d.instance_id), "%s",
+			 d.cfg->instance_id);
+	} else {
+		char host[64] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		/* A subject token: no dots, spaces or wildcards. */
+		for (char *p = host; *p; p++)
+			if (*p == '.' || *p == ' ' || *p == '*' || *p == '>')
+				*p = '_';
+		snprintf(d.instance_id, sizeof(d.instance_id), "%s", host);
+	}
+	uint64_t r = ((uint64_t)random() << 32) ^ (uint64_t)random() ^
+		     now_ms() ^ ((uint64_t)getpid() << 16);
+	snprintf(d.nonce, sizeof(d.nonce), "%016llx", (unsigned long long)r);
+}
+
+int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
+	     int daemon_fd)
+{
+	const char *err = NULL;
+	char sockpath[NV_UNIX_PATH_MAX + 64];
+
+	d.loop = uv_default_loop();
+	d.cfg = cfg;
+	d.config_path = strdup(config_path);
+	d.ready_fd = ready_fd;
+	d.daemon_fd = daemon_fd;
+	d.started_at = now_ms();
+	d.last_reload_ok = true;
+	srandom((unsigned)(now_ms() ^ (uint64_t)getpid()));
+
+	/* The soft open-files limit children get back; ours goes up to the
+	 * hard limit, for many listeners. */
+	getrlimit(RLIMIT_NOFILE, &d.orig_nofile);
+	struct rlimit raised = d.orig_nofile;
+	raised.rlim_cur = raised.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &raised);
+
+	/* Orphans of our listeners come back to us, to be reaped and, at
+	 * shutdown, killed. */
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warn("PR_SET_CHILD_SUBREAPER");
+
+	base_env_init();
+	nats_url_env_init();
+	instance_init();
+	notify_init();
+
+	uv_idle_init(d.loop, &d.idle);
+	uv_timer_init(d.loop, &shutdown_timer);
+	uv_signal_init(d.loop, &sig_chld);
+	uv_signal_init(d.loop, &sig_term);
+	uv_signal_init(d.loop, &sig_int);
+	uv_signal_init(d.loop, &sig_hup);
+	uv_signal_start(&sig_chld, on_sigchld, SIGCHLD);
+	uv_signal_start(&sig_term, on_sigterm, SIGTERM);
+	uv_signal_start(&sig_int, on_sigterm, SIGINT);
+	uv_signal_start(&sig_hup, on_sighup, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (cfg->control_socket) {
+		snprintf(sockpath, sizeof(sockpath), "%s", cfg->control_socket);
+	} else if (control_default_path(sockpath, sizeof(sockpath), 1, &err) <
+		   0) {
+		log_warnx("control socket: %s", err);
+		return 1;
+	}
+	if (control_open(d.loop, sockpath,
+			 cfg->has_control_gid ? cfg->control_gid : 0,
+			 cfg->has_control_gid, cmd_on_request, cmd_on_gone,
+			 NULL, &err) < 0) {
+		log_warnx("control socket %s: %s", sockpath, err);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		struct lsn **p = reallocarray(d.ls, d.nls + 1, sizeof(*p));
+		if (p == NULL)
+			fatal("out of memory");
+		d.ls = p;
+		d.ls[d.nls++] = lsn_new(&cfg->listeners[i], false);
+	}
+	if (cfg->nats_server) {
+		server_conf_init();
+		d.server = lsn_new(&d.server_conf, true);
+	}
+	if (bus_start(d.loop, cfg, on_bus_event, NULL) < 0) {
+		log_warnx("cannot start the NATS connection");
+		control_close();
+		return 1;
+	}
+	cmd_init();
+	log_info("started: %zu listener%s, control socket %s", d.nls,
+		 d.nls == 1 ? "" : "s", sockpath);
+	notify_watchdog_start(d.loop);
+	if (d.server)
+		lsn_event(d.server, EV_START, NULL);
+	daemon_mark_dirty();
+
+	uv_run(d.loop, UV_RUN_DEFAULT);
+
+	/* Everything has stopped: release it all. */
+	control_close();
+	bus_stop();
+	for (size_t i = 0; i < d.nls; i++)
+		lsn_destroy(d.ls[i]);
+	if (d.server) {
+		lsn_destroy(d.server);
+		argv_free(d.server_conf.argv);
+	}
+	uv_close((uv_handle_t *)&sig_chld, NULL);
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+	uv_close((uv_handle_t *)&sig_hup, NULL);
+	uv_close((uv_handle_t *)&d.idle, NULL);
+	uv_close((uv_handle_t *)&shutdown_timer, NULL);
+	notify_close();
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(d.loop);
+	free(d.ls);
+	free(d.slots);
+	for (size_t i = 0; d.base_env[i]; i++)
+		free(d.base_env[i]);
+	free(d.base_env);
+	free(d.nats_url_env);
+	free(d.config_path);
+	reload_gc();
+	config_free(d.cfg);
+	log_info("stopped");
+	return d.exit_code;
+}
