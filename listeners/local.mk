@@ -38,7 +38,8 @@ LISTEN_TESTS = \
 	tests/integration/listen_refused.sh \
 	tests/integration/listen_confirm.sh \
 	tests/integration/listen_modes.sh \
-	tests/integration/listen_echo.sh
+	tests/integration/listen_echo.sh \
+	tests/integration/listen_durable.sh
 TESTS += $(LISTEN_TESTS)
 EXTRA_DIST += $(LISTEN_TESTS) tests/integration/listen-lib.sh \
 	listeners/natsvisor-ping.pc.in

@@ -58,6 +58,7 @@ static nvping			*listen_ping;
 static natsOptions		*listen_nopts;
 static natsSubscription		*listen_subs[LISTEN_MAX_SUBJECTS];
 static int			 listen_nsubs;
+static jsCtx			*listen_js;
 
 /* Shared between main and the session/nats threads. */
 static pthread_mutex_t		 listen_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -102,6 +103,7 @@ listen_usage(FILE *f)
 	fprintf(f,
 	    "usage: natsvisor-listen [--subject SUBJ ...] [--queue GROUP]\n"
 	    "           [--inbox DIR [--envelope] | --exec CMD | --stdout]\n"
+	    "           [--durable NAME --stream STREAM [--create]]\n"
 	    "           [--server URL] [-h|--help] [--version]\n");
 }
 
@@ -227,16 +229,22 @@ listen_parse(int argc, char **argv)
 		listen_log("--envelope applies to --inbox only");
 		exit(2);
 	}
-	if (listen_opts.durable != NULL || listen_opts.stream != NULL ||
-	    listen_opts.create) {
-		listen_log("--durable/--stream/--create: not implemented yet");
+	if ((listen_opts.durable != NULL) != (listen_opts.stream != NULL) ||
+	    (listen_opts.create && listen_opts.durable == NULL)) {
+		listen_log("--durable and --stream go together (--create "
+		    "needs both)");
 		exit(2);
 	}
 	if (listen_opts.nsubjects == 0 && listen_subjects_from_env() == -1) {
 		listen_log("NATSVISOR_SUBJECTS: too many subjects");
 		exit(2);
 	}
-	if (listen_opts.nsubjects == 0) {
+	if (listen_opts.durable != NULL && listen_opts.nsubjects > 1) {
+		/* nats.c 3.4.1 consumers have one FilterSubject only. */
+		listen_log("--durable takes at most one subject");
+		exit(2);
+	}
+	if (listen_opts.nsubjects == 0 && listen_opts.durable == NULL) {
 		listen_log("no subjects: give --subject or set "
 		    "NATSVISOR_SUBJECTS");
 		listen_usage(stderr);
@@ -447,6 +455,128 @@ listen_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 	natsMsg_Destroy(msg);
 }
 
+/*
+ * JetStream message handler: commit unless the inbox already holds this
+ * stream sequence (a redelivery after a crash between commit and ack),
+ * then acknowledge.  A failed commit is negatively acknowledged, so the
+ * server redelivers it.
+ */
+static void
+listen_js_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+    void *closure)
+{
+	struct deliver_msg	 m = { 0 };
+	struct deliver_hdr	*hdrs = NULL;
+	jsMsgMetaData		*meta = NULL;
+	char			 err[512], e1[LISTEN_LOG_MAX], e2[LISTEN_LOG_MAX];
+	natsStatus		 s;
+	int			 rc;
+
+	if ((s = natsMsg_GetMetaData(&meta, msg)) != NATS_OK) {
+		listen_log_nats("message without JetStream metadata", s);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	m.subject = natsMsg_GetSubject(msg);
+	m.reply = NULL;		/* the reply subject is the ack subject */
+	m.data = natsMsg_GetData(msg);
+	m.len = (size_t)natsMsg_GetDataLength(msg);
+	if (m.data == NULL)
+		m.data = "";
+	m.stream = meta->Stream;
+	m.seq = meta->Sequence.Stream;
+	if (deliver_exists(m.stream, m.seq))
+		rc = 0;
+	else {
+		m.nhdrs = listen_headers(msg, &hdrs);
+		m.hdrs = hdrs;
+		rc = deliver_commit(&m, err, sizeof err);
+	}
+	if (rc == 0)
+		s = natsMsg_Ack(msg, NULL);
+	else {
+		listen_log("%s sequence %llu not committed: %s",
+		    listen_esc(e1, sizeof e1, m.stream),
+		    (unsigned long long)m.seq,
+		    listen_esc(e2, sizeof e2, err));
+		s = natsMsg_Nak(msg, NULL);
+	}
+	if (s != NATS_OK)
+		listen_log_nats("ack", s);
+	free(hdrs);
+	jsMsgMetaData_Destroy(meta);
+	natsMsg_Destroy(msg);
+}
+
+/*
+ * Durable mode: create the consumer explicitly (--create) or check that
+ * it exists, then bind to it with manual acks.  A consumer created by
+ * js_Subscribe itself would be deleted by the drain at exit.
+ */
+static natsStatus
+listen_durable_subscribe(natsConnection *nc)
+{
+	jsConsumerConfig	 cc;
+	jsConsumerInfo		*ci = NULL;
+	jsSubOptions		 so;
+	jsErrCode		 jerr = 0;
+	const char		*filter = NULL, *subject;
+	char			*deliver = NULL, e[LISTEN_LOG_MAX];
+	natsStatus		 s;
+
+	if ((s = natsConnection_JetStream(&listen_js, nc, NULL)) != NATS_OK)
+		return s;
+	if (listen_opts.nsubjects == 1)
+		filter = listen_opts.subjects[0];
+	if (listen_opts.create) {
+		if (asprintf(&deliver, "natsvisor.deliver.%s.%s",
+		    listen_opts.stream, listen_opts.durable) == -1)
+			return NATS_NO_MEMORY;
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = listen_opts.durable;
+		cc.DeliverSubject = deliver;
+		cc.DeliverGroup = listen_opts.queue;
+		cc.AckPolicy = js_AckExplicit;
+		cc.DeliverPolicy = js_DeliverAll;
+		cc.FilterSubject = filter;
+		s = js_AddConsumer(&ci, listen_js, listen_opts.stream, &cc,
+		    NULL, &jerr);
+	} else
+		s = js_GetConsumerInfo(&ci, listen_js, listen_opts.stream,
+		    listen_opts.durable, NULL, &jerr);
+	free(deliver);
+	if (s != NATS_OK) {
+		listen_log("consumer %s on stream %s: %s (JetStream error %d)",
+		    listen_esc(e, sizeof e, listen_opts.durable),
+		    listen_opts.stream, natsStatus_GetText(s), (int)jerr);
+		return s;
+	}
+	subject = ci->Config != NULL && ci->Config->FilterSubject != NULL ?
+	    ci->Config->FilterSubject : filter;
+	s = nvping_set_subjects(listen_ping, &subject, subject != NULL);
+	if (s == NATS_OK) {
+		jsSubOptions_Init(&so);
+		so.Stream = listen_opts.stream;
+		so.Consumer = listen_opts.durable;
+		so.Queue = listen_opts.queue;
+		so.ManualAck = true;
+		s = js_Subscribe(&listen_subs[0], listen_js, subject,
+		    listen_js_msg_cb, NULL, NULL, &so, &jerr);
+	}
+	if (s == NATS_OK) {
+		listen_nsubs = 1;
+		natsSubscription_SetPendingLimits(listen_subs[0], -1, -1);
+		listen_log("bound to consumer %s on stream %s%s%s",
+		    listen_esc(e, sizeof e, listen_opts.durable),
+		    listen_opts.stream, subject != NULL ? " for " : "",
+		    subject != NULL ? subject : "");
+	} else
+		listen_log("bind to consumer: %s (JetStream error %d)",
+		    natsStatus_GetText(s), (int)jerr);
+	jsConsumerInfo_Destroy(ci);
+	return s;
+}
+
 /* True once main has asked everything to stop. */
 static bool
 listen_is_stopping(void)
@@ -502,7 +632,11 @@ listen_session(void *arg)
 	listen_nc = nc;
 	pthread_mutex_unlock(&listen_lock);
 
-	for (i = 0; i < listen_opts.nsubjects; i++) {
+	if (listen_opts.durable != NULL &&
+	    listen_durable_subscribe(nc) != NATS_OK)
+		goto out;
+	for (i = 0; listen_opts.durable == NULL &&
+	    i < listen_opts.nsubjects; i++) {
 		const char *subj = listen_opts.subjects[i];
 
 		if (listen_opts.queue != NULL)
@@ -571,6 +705,7 @@ listen_cleanup(void)
 	nvping_free(listen_ping);
 	for (i = 0; i < listen_nsubs; i++)
 		natsSubscription_Destroy(listen_subs[i]);
+	jsCtx_Destroy(listen_js);
 	if (listen_nc != NULL)
 		natsConnection_Destroy(listen_nc);
 	natsOptions_Destroy(listen_nopts);

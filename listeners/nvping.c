@@ -31,8 +31,9 @@ struct nvping {
 	natsConnection		*nc;
 	natsSubscription	*ping;
 	natsSubscription	**subs;		/* the application's, not owned */
-	char			**subjects;	/* copies of their subjects */
 	int			 nsubs;
+	char			**subjects;	/* reported subjects (copies) */
+	int			 nsubjects;
 	natsStatistics		*stats;
 
 	bool			 connected;	/* false between disconnect and reconnect */
@@ -160,7 +161,7 @@ nvping_free(nvping *np)
 	/* Destroy outside the lock: it waits for a running ping callback. */
 	if (np->ping != NULL)
 		natsSubscription_Destroy(np->ping);
-	for (i = 0; i < np->nsubs; i++)
+	for (i = 0; i < np->nsubjects; i++)
 		free(np->subjects[i]);
 	free(np->subjects);
 	free(np->subs);
@@ -424,7 +425,7 @@ nvping_reply_json(nvping *np, struct nvping_buf *b)
 	snprintf(num, sizeof num, ",\"pid\":%ld", (long)getpid());
 	nvping_buf_puts(b, num);
 	nvping_buf_puts(b, ",\"subjects\":[");
-	for (i = 0; i < np->nsubs; i++) {
+	for (i = 0; i < np->nsubjects; i++) {
 		if (i > 0)
 			nvping_buf_puts(b, ",");
 		nvping_buf_json(b, np->subjects[i]);
@@ -470,19 +471,22 @@ nvping_start(nvping *np, natsConnection *nc, natsSubscription **subs,
 		return NATS_ILLEGAL_STATE;
 	np->nc = nc;
 	if (nsubs > 0) {
-		np->subs = calloc((size_t)nsubs, sizeof *np->subs);
-		np->subjects = calloc((size_t)nsubs, sizeof *np->subjects);
-		if (np->subs == NULL || np->subjects == NULL)
+		if ((np->subs = calloc((size_t)nsubs, sizeof *np->subs)) ==
+		    NULL)
 			return NATS_NO_MEMORY;
+		memcpy(np->subs, subs, (size_t)nsubs * sizeof *subs);
+		np->nsubs = nsubs;
+	}
+	if (np->subjects == NULL && nsubs > 0) {
+		const char	*names[nsubs];
+
 		for (i = 0; i < nsubs; i++) {
-			np->subs[i] = subs[i];
-			np->subjects[i] = strdup(
-			    natsSubscription_GetSubject(subs[i]) ?
-			    natsSubscription_GetSubject(subs[i]) : "");
-			if (np->subjects[i] == NULL)
-				return NATS_NO_MEMORY;
-			np->nsubs = i + 1;
+			names[i] = natsSubscription_GetSubject(subs[i]);
+			if (names[i] == NULL)
+				names[i] = "";
 		}
+		if ((s = nvping_set_subjects(np, names, nsubs)) != NATS_OK)
+			return s;
 	}
 	if ((s = natsStatistics_Create(&np->stats)) != NATS_OK)
 		return s;
@@ -495,6 +499,32 @@ nvping_start(nvping *np, natsConnection *nc, natsSubscription **subs,
 	nvping_check_last_error(np, nc);
 	return natsConnection_Subscribe(&np->ping, nc, np->subject,
 	    nvping_ping_cb, np);
+}
+
+natsStatus
+nvping_set_subjects(nvping *np, const char *const *subjects, int n)
+{
+	char	**list;
+	int	  i;
+
+	if (n < 0 || (list = calloc((size_t)n + 1, sizeof *list)) == NULL)
+		return NATS_NO_MEMORY;
+	for (i = 0; i < n; i++) {
+		if ((list[i] = strdup(subjects[i])) == NULL) {
+			while (i-- > 0)
+				free(list[i]);
+			free(list);
+			return NATS_NO_MEMORY;
+		}
+	}
+	pthread_mutex_lock(&np->lock);
+	for (i = 0; i < np->nsubjects; i++)
+		free(np->subjects[i]);
+	free(np->subjects);
+	np->subjects = list;
+	np->nsubjects = n;
+	pthread_mutex_unlock(&np->lock);
+	return NATS_OK;
 }
 
 bool

@@ -78,6 +78,14 @@ void		 nvping_on_error(nvping *np, natsConnection *nc, natsStatus err);
 natsStatus	 nvping_start(nvping *np, natsConnection *nc,
 		    natsSubscription **subs, int nsubs);
 
+/*
+ * Report these subjects instead of those of the subscriptions given to
+ * nvping_start (e.g. a JetStream subscription, whose own subject is a
+ * delivery subject).  Call before nvping_start.
+ */
+natsStatus	 nvping_set_subjects(nvping *np, const char *const *subjects,
+		    int n);
+
 /* The application's readiness (default: ready).  reason may be NULL. */
 void		 nvping_set_ready(nvping *np, bool ready, const char *reason);
 

@@ -3,9 +3,11 @@
  *
  *	listen-probe URL request SUBJECT [-H KEY:VALUE] [-t MS] [DATA]
  *	listen-probe URL publish SUBJECT DATA
+ *	listen-probe URL stream NAME SUBJECT
  *
  * request prints the reply body and exits 0; 3 on no responders, 1 on a
  * timeout, 2 on any other failure.  publish flushes before exiting 0.
+ * stream creates a JetStream file stream NAME on SUBJECT.
  * Connects once without retrying, so a test can poll with it.
  */
 #include <stdio.h>
@@ -71,6 +73,26 @@ main(int argc, char **argv)
 		s = natsConnection_PublishString(nc, subj, data);
 		if (s == NATS_OK)
 			s = natsConnection_FlushTimeout(nc, timeout);
+		rc = s == NATS_OK ? 0 : 2;
+		goto out;
+	}
+	if (strcmp(cmd, "stream") == 0) {
+		jsStreamConfig	 sc;
+		jsCtx		*js = NULL;
+		const char	*subs[1] = { data };
+
+		jsStreamConfig_Init(&sc);
+		sc.Name = subj;
+		sc.Subjects = subs;
+		sc.SubjectsLen = 1;
+		sc.Storage = js_FileStorage;
+		s = natsConnection_JetStream(&js, nc, NULL);
+		if (s == NATS_OK)
+			s = js_AddStream(NULL, js, &sc, NULL, NULL);
+		if (s != NATS_OK)
+			fprintf(stderr, "listen-probe: stream: %s\n",
+			    natsStatus_GetText(s));
+		jsCtx_Destroy(js);
 		rc = s == NATS_OK ? 0 : 2;
 		goto out;
 	}
