@@ -10,7 +10,7 @@
 #	. "$(dirname "$0")/lib.sh"
 #	nv_setup
 #	nats_start
-#	nv_write_config "$NV_DIR/nv.ini" <<-EOF
+#	nv_write_config "$NV_DIR/nv.ini" - <<-EOF
 #	[listener:a]
 #	command = $NV_LISTEN --inbox $NV_DIR/inbox/a
 #	subjects = a.>
@@ -444,11 +444,10 @@ free_port() {
 	return 1
 }
 
-# nv_write_config FILE [TEXT]: write a natsvisord configuration with a
+# nv_write_config FILE [TEXT|-]: write a natsvisord configuration with a
 # [natsvisor] section holding nats_url (when NATS_URL is set) and
-# control_socket = $NV_SOCK, followed by TEXT (or stdin when TEXT is
-# absent).  Lines of TEXT before its first section header belong to
-# [natsvisor].
+# control_socket = $NV_SOCK, followed by TEXT (stdin when TEXT is "-").
+# Lines of TEXT before its first section header belong to [natsvisor].
 nv_write_config() {
 	local file=$1
 	{
@@ -457,10 +456,10 @@ nv_write_config() {
 			printf 'nats_url = %s\n' "$NATS_URL"
 		fi
 		printf 'control_socket = %s\n' "$NV_SOCK"
-		if (($# > 1)); then
-			printf '%s\n' "$2"
-		elif [[ ! -t 0 ]]; then
+		if [[ ${2:-} == - ]]; then
 			cat
+		elif [[ -n ${2:-} ]]; then
+			printf '%s\n' "$2"
 		fi
 	} >"$file"
 }

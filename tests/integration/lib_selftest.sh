@@ -90,6 +90,12 @@ NV_SOCK=$NV_DIR/ctl.sock nv_write_config "$NV_DIR/c.ini" "[listener:x]"
 grep -qx "nats_url = $NATS_URL" "$NV_DIR/c.ini" || fail "config: nats_url"
 grep -qx "control_socket = $NV_DIR/ctl.sock" "$NV_DIR/c.ini" || fail "config: socket"
 grep -qx "\[listener:x\]" "$NV_DIR/c.ini" || fail "config: text"
+nv_write_config "$NV_DIR/d.ini" - <<EOF
+startup_timeout = 5s
+[listener:y]
+EOF
+grep -qx "startup_timeout = 5s" "$NV_DIR/d.ini" || fail "config: stdin"
+grep -qx "\[listener:y\]" "$NV_DIR/d.ini" || fail "config: stdin section"
 
 # Cleanup: a nested test starts a server, a process tree and a process that
 # escapes with setsid, records their pids, and ends in three ways.
