@@ -8,3 +8,5 @@ demo: all
 	NATS_SERVER='$(NATS_SERVER)' NV_SANITIZERS='$(SAN_CFLAGS)' \
 	bash '$(abs_top_srcdir)/etc/demo.sh'
 .PHONY: demo
+# natsvisor.ini: the annotated sample (every key, with its default).
+dist_sysconf_DATA = etc/natsvisor.ini

@@ -1,2 +1,3 @@
 # man rules
 dist_man_MANS += man/natsvisor-listen.1 man/natsvisor-ping.7
+dist_man_MANS += man/natsvisor.ini.5

@@ -75,5 +75,14 @@ for e in "$srcdir"/tests/conf/bad/*.err; do
 	[ -f "${e%.err}.ini" ] || { echo "FAIL orphan $e"; fail=$((fail + 1)); }
 done
 
+# every data file is distributed (listed in tests/conf/local.mk)
+cd "$srcdir" || exit 99
+for f in tests/conf/bad/*.ini tests/conf/bad/*.err tests/conf/bad/inc/*.ini \
+	tests/conf/good/*.ini tests/conf/good/conf.d/*.ini; do
+	[ -f "$f" ] || continue
+	sed 's/[ \\]*$//; s/^[[:space:]]*//' tests/conf/local.mk | grep -qxF "$f" ||
+		{ echo "FAIL $f is not listed in tests/conf/local.mk"; fail=$((fail + 1)); }
+done
+
 echo "conf: $n checks, $fail failed"
 [ $fail -eq 0 ]
