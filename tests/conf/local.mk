@@ -1,12 +1,12 @@
 # tests/conf rules: golden configuration tests (bad/*.ini with the exact
 # expected stderr in bad/*.err, good/*.ini, etc/*.ini) and the key
 # documentation check.  nvcheck prints exactly what natsvisord --check does.
-# run.sh fails when a data file is missing from CONF_DATA below.
+# run.sh fails when a data file is missing from CONF_TEST_FILES below.
 check_PROGRAMS += tests/conf/nvcheck
 tests_conf_nvcheck_SOURCES = tests/conf/nvcheck.c
 tests_conf_nvcheck_LDADD = supervisor/libnvpure.a $(INIH_LIBS) $(BSD_LIBS)
 TESTS += tests/conf/run.sh tests/conf/keys.sh
-CONF_DATA = \
+CONF_TEST_FILES = \
 	tests/conf/bad/after-header.err \
 	tests/conf/bad/after-header.ini \
 	tests/conf/bad/backoff-order.err \
@@ -145,4 +145,4 @@ CONF_DATA = \
 	tests/conf/good/r02-semi.ini \
 	tests/conf/good/r03-noindent.ini \
 	tests/conf/good/r04-win.ini
-EXTRA_DIST += tests/conf/run.sh tests/conf/keys.sh $(CONF_DATA)
+EXTRA_DIST += tests/conf/run.sh tests/conf/keys.sh $(CONF_TEST_FILES)
