@@ -29,7 +29,15 @@ say() {
 }
 # show CMD...: print a command, then run it.
 show() {
-	printf '    $ %s\n' "$*"
+	local a line='    $'
+	for a in "$@"; do
+		if [[ $a == *[[:space:]\"\'\$\>]* ]]; then
+			line+=" '${a//\'/\'\\\'\'}'"
+		else
+			line+=" $a"
+		fi
+	done
+	printf '%s\n' "$line"
 	"$@"
 }
 # inbox_has NAME TEXT: true when a message containing TEXT is in NAME's new/.
@@ -70,7 +78,7 @@ sed -e "s|^nats_server = nats-server |nats_server = $NATS_SERVER |" \
 say "from etc/demo.ini: an embedded nats-server on 127.0.0.1:$port and two"
 say "listeners, core (agents.core.>) and bridge (agents.bridge.>), each"
 say "storing its messages in a maildir inbox under $NV_DIR/inbox."
-grep -E '^(\[|nats_server|nats_url|control_socket|command|subjects)' \
+grep -E '^(\[|nats_server|nats_url|control_socket|backoff_initial|command|subjects)' \
 	"$config" | sed 's/^/      /'
 
 step "start natsvisord in the foreground (as a background job of this script)"
