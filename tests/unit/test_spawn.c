@@ -183,6 +183,19 @@ static void test_hygiene(void)
 		 (int)c.pid, (int)c.pid);
 	CHECK_STR(out, want);
 
+	/* dash clears its mask at start-up; grep shows what exec got */
+	{
+		char *gargv[] = { "grep", "-E", "^Sig(Blk|Ign)",
+				  "/proc/self/status", NULL };
+		struct spawn_req g = req_default(gargv, envp);
+		int res;
+
+		CHECK_INT(run(&g, out, sizeof(out), &stage, &err, &res), 0);
+		CHECK_INT(res, 1);
+		CHECK_STR(out, "SigBlk:\t0000000000000000\n"
+			       "SigIgn:\t0000000000000000\n");
+	}
+
 	close(leak);
 	close(sock);
 	sigprocmask(SIG_SETMASK, &old, NULL);
