@@ -473,10 +473,6 @@ int control_open(uv_loop_t *loop, const char *path, gid_t group, int has_group,
 	mode_t old;
 	int fd, rc;
 
-	if (ctl.open) {
-		*err = "control socket already open";
-		return -1;
-	}
 	if (plen == 0 || plen >= sizeof sun.sun_path) {
 		*err = open_error("control socket path too long (at most 107 "
 				  "bytes): %s", path, 0);
@@ -485,6 +481,10 @@ int control_open(uv_loop_t *loop, const char *path, gid_t group, int has_group,
 	memcpy(sun.sun_path, path, plen + 1);
 	if (control_probe(&sun, err) != 0)
 		return -1;
+	if (ctl.open) {
+		*err = "control socket already open";
+		return -1;
+	}
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
