@@ -16,7 +16,8 @@ noinst_LIBRARIES += supervisor/libnvsys.a
 supervisor_libnvsys_a_SOURCES = \
 	supervisor/log.c supervisor/log.h \
 	supervisor/spawn.c supervisor/spawn.h \
-	supervisor/output.c supervisor/output.h
+	supervisor/output.c supervisor/output.h \
+	supervisor/control.c supervisor/control.h
 supervisor_libnvsys_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(BSD_CFLAGS)
 
 sbin_PROGRAMS += supervisor/natsvisord
@@ -24,7 +25,6 @@ supervisor_natsvisord_SOURCES = \
 	supervisor/natsvisord.c \
 	supervisor/loop.c \
 	supervisor/bus.c supervisor/bus.h \
-	supervisor/control.c supervisor/control.h \
 	supervisor/notify.c \
 	supervisor/daemon.h supervisor/cmd.c supervisor/reload.c
 supervisor_natsvisord_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(NATS_CFLAGS) $(BSD_CFLAGS)
