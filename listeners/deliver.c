@@ -15,6 +15,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -219,11 +220,27 @@ deliver_escape(char *dst, size_t dstlen, const char *src, size_t n)
 	dst[o] = '\0';
 }
 
-/* mkdir that accepts an existing directory. */
+/* mkdir -p: create PATH and missing parents; an existing one is fine. */
 static int
 deliver_mkdir(const char *path)
 {
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+	char	 buf[PATH_MAX];
+	size_t	 len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
 		return -1;
 	return 0;
 }

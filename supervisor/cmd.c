@@ -46,6 +46,7 @@ struct held {
 	uv_timer_t *timer;      /* deadline, or NULL */
 	bool timed_out;
 	/* publish */
+	uint64_t arrived_ns;    /* covering listeners must answer a later ping */
 	uint64_t id;
 	char *subject;
 	char *data;
@@ -442,7 +443,7 @@ static int gate_check(struct held *h, struct buf *why)
 	if (cov == NULL)
 		return 1;
 	gate_covering(h->subject, cov, n);
-	uint64_t now = now_ms();
+	uint64_t since = h->arrived_ns;
 	int code = 0;
 	unsigned expect = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -453,7 +454,7 @@ static int gate_check(struct held *h, struct buf *why)
 			if (lst_cannot_become_ready(&l->m)) {
 				fmt_not_ready(why, l);
 				code = CTL_CANNOT;
-			} else if (!lsn_fresh(l, now)) {
+			} else if (!lsn_fresh(l, since)) {
 				if (lst_is_ready(&l->m))
 					lsn_ping_now(l);
 				else
@@ -479,7 +480,7 @@ static int gate_check(struct held *h, struct buf *why)
 				continue;
 			if (!lst_cannot_become_ready(&m->m))
 				any_possible = true;
-			if (lsn_fresh(m, now)) {
+			if (lsn_fresh(m, since)) {
 				any_fresh = true;
 			} else if (m->m.state == LST_RUNNING) {
 				/* Every running member must be fresh: the
@@ -892,6 +893,7 @@ static void cmd_publish(struct ctl_client *c, const struct ctl_cmd *cmd,
 	}
 	h->confirm = cmd->confirm;
 	h->phase = PUB_WAIT;
+	h->arrived_ns = uv_hrtime();
 	daemon_mark_dirty();
 }
 

@@ -39,6 +39,8 @@ struct lsn {
 	char spawn_err[160];         /* text of the last spawn error */
 	uint64_t ping_id;            /* outstanding ping, 0 when none */
 	uint64_t ping_sent;          /* when it was sent (ms) */
+	uint64_t ping_sent_ns;       /* ... in ns (uv_hrtime) */
+	uint64_t pong_ping_ns;       /* send time of the last ping answered */
 	unsigned fast_step;          /* position in the starting ping schedule */
 	char ping_subject[256];
 	char reply_reason[128];      /* "subjects" mismatch or not-ready reason */
@@ -89,7 +91,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 void lsn_event(struct lsn *l, enum lst_event ev,
 	       const struct lst_event_data *data);
 void lsn_ping_now(struct lsn *l);
-bool lsn_fresh(const struct lsn *l, uint64_t now);
+bool lsn_fresh(const struct lsn *l, uint64_t since_ns);
 void daemon_mark_dirty(void);
 void daemon_shutdown(int code, const char *why);
 int daemon_reload(char **report);
@@ -97,6 +99,10 @@ struct lsn *lsn_find(const char *name);
 size_t lsn_match(const char *name, struct lsn **out, size_t max);
 int lsn_signal(struct lsn *l, int sig);
 unsigned daemon_ready_count(unsigned *total);
+
+/* reload.c (and the listener constructor it uses) */
+struct lsn *lsn_create(struct nv_listener_conf *conf);
+void reload_gc(void);
 
 /* cmd.c */
 void cmd_init(void);

@@ -8,6 +8,7 @@
 #define NV_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 void log_init(const char *progname, int verbose);
 int log_verbose(void);

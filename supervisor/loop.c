@@ -46,7 +46,6 @@ static uv_signal_t sig_chld, sig_term, sig_int, sig_hup;
 /* Delays of the ping schedule while starting: fast at first, so readiness
  * is seen within milliseconds of the subscription, then easing off. */
 #define FAST_PING_CAP_MS 25
-#define FRESH_MS 1000
 
 uint64_t now_ms(void)
 {
@@ -133,9 +132,11 @@ unsigned daemon_ready_count(unsigned *total)
 	return n;
 }
 
-bool lsn_fresh(const struct lsn *l, uint64_t now)
+/* Ready, on a pong to a ping sent at or after SINCE_NS: a gated publish
+ * never trusts a reply older than its own request. */
+bool lsn_fresh(const struct lsn *l, uint64_t since_ns)
 {
-	return lst_is_ready(&l->m) && now - l->m.last_pong <= FRESH_MS;
+	return lst_is_ready(&l->m) && l->pong_ping_ns >= since_ns;
 }
 
 /* ------------------------------------------------------------------ */
@@ -149,12 +150,16 @@ static uint64_t ping_id_new(struct lsn *l)
 	return ((uint64_t)l->slot << 40) | (d.next_id & ((1ull << 40) - 1));
 }
 
+static void ping_on_timer(uv_timer_t *t);
+
 static void ping_send(struct lsn *l)
 {
 	l->ping_id = ping_id_new(l);
 	l->ping_sent = now_ms();
+	l->ping_sent_ns = uv_hrtime();
 	bus_ping(l->ping_subject, l->ping_id);
-	uv_timer_start(&l->ping_timer, NULL, l->conf->health_timeout_ms, 0);
+	uv_timer_start(&l->ping_timer, ping_on_timer, l->conf->health_timeout_ms,
+		       0);
 }
 
 /* Delay before the next ping while starting. */
@@ -164,8 +169,6 @@ static uint64_t ping_fast_delay(struct lsn *l)
 	uint64_t delay = s < 15 ? 1ull << (s / 3) : FAST_PING_CAP_MS;
 	return delay > FAST_PING_CAP_MS ? FAST_PING_CAP_MS : delay;
 }
-
-static void ping_on_timer(uv_timer_t *t);
 
 /* Schedule the next ping after the current one resolved. */
 static void ping_schedule(struct lsn *l)
@@ -211,7 +214,6 @@ void lsn_ping_now(struct lsn *l)
 	    (l->m.state != LST_STARTING && l->m.state != LST_RUNNING))
 		return;
 	ping_send(l);
-	l->ping_timer.timer_cb = ping_on_timer;
 }
 
 /* Does the reply's "subjects" list cover every configured subject?  The
@@ -305,6 +307,7 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 	} else {
 		bool ready;
 		reply_parse(l, data, len, &ready);
+		l->pong_ping_ns = l->ping_sent_ns;
 		struct lst_event_data ev = { .ready = ready,
 					     .reason = l->reply_reason };
 		lsn_event(l, EV_PONG, &ev);
@@ -623,10 +626,8 @@ static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
 	if ((acts & ACT_PING) && !l->is_server) {
 		l->fast_step = 0;
 		l->ping_id = 0;
-		if (d.connected) {
+		if (d.connected)
 			ping_send(l);
-			l->ping_timer.timer_cb = ping_on_timer;
-		}
 	}
 	if (m->deadline) {
 		uint64_t now = now_ms();
@@ -763,9 +764,6 @@ static void lsn_handle_closed(uv_handle_t *h)
 	}
 }
 
-struct lsn *lsn_create(struct nv_listener_conf *conf);
-void reload_gc(void);
-
 static struct lsn *lsn_new(struct nv_listener_conf *conf, bool is_server)
 {
 	struct lsn *l = calloc(1, sizeof(*l));
@@ -781,7 +779,6 @@ static struct lsn *lsn_new(struct nv_listener_conf *conf, bool is_server)
 	uv_timer_init(d.loop, &l->ping_timer);
 	l->deadline_timer.data = l;
 	l->ping_timer.data = l;
-	l->ping_timer.timer_cb = ping_on_timer;
 	l->out = output_new(d.loop, conf->name, conf->log_file,
 			    conf->log_max_size, conf->log_keep);
 	/* Assign a slot for ping ids. */

@@ -11,6 +11,7 @@
 #include "daemon.h"
 
 #include <bsd/stdlib.h>
+#include <bsd/unistd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

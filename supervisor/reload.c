@@ -24,8 +24,6 @@
 static struct nv_config **retired;
 static size_t nretired;
 
-struct lsn *lsn_create(struct nv_listener_conf *conf);
-
 /* Free retired configurations once no removed listener refers to them. */
 void reload_gc(void)
 {
