@@ -24,8 +24,6 @@
  * line still starts with the prefix the daemon wrote.  A consumer that
  * shows these logs on a terminal should escape them itself.
  */
-#include <stddef.h>
-
 #include "output.h"
 
 #include <errno.h>
