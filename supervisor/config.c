@@ -373,6 +373,7 @@ void errors_add(struct nv_errors *e, const char *fmt, ...)
 	e->msgs[e->n++] = m;
 }
 
+/* Free every message and empty the list. */
 void errors_clear(struct nv_errors *e)
 {
 	for (size_t i = 0; i < e->n; i++)
@@ -392,6 +393,7 @@ static const struct config_key *config_key_find(const char *name, int scope)
 	return NULL;
 }
 
+/* From the table: does a change of KEY apply without a restart? */
 bool config_key_reloadable(const char *key)
 {
 	const struct config_key *k = config_key_find(key, 0);
@@ -1887,11 +1889,13 @@ static struct nv_config *config_load_common(const char *name, const char *data,
 	return cfg;
 }
 
+/* Load PATH and its includes. */
 struct nv_config *config_load(const char *path, struct nv_errors *errs)
 {
 	return config_load_common(path, NULL, 0, 0, errs);
 }
 
+/* Load from memory (tests, the fuzzer, a reload from a pipe). */
 struct nv_config *config_load_buffer(const char *name, const char *data,
 				     size_t len, unsigned flags,
 				     struct nv_errors *errs)
@@ -1899,6 +1903,7 @@ struct nv_config *config_load_buffer(const char *name, const char *data,
 	return config_load_common(name, data ? data : "", len, flags, errs);
 }
 
+/* Free a configuration and everything it owns; NULL is fine. */
 void config_free(struct nv_config *cfg)
 {
 	if (cfg == NULL)
@@ -1928,6 +1933,7 @@ void config_free(struct nv_config *cfg)
 	free(cfg);
 }
 
+/* Linear search by full name (configurations are small). */
 const struct nv_listener_conf *config_find(const struct nv_config *cfg,
 					   const char *name)
 {
@@ -1956,6 +1962,8 @@ static bool config_vec_eq(char *const *a, char *const *b)
 	return *a == NULL && *b == NULL;
 }
 
+/* Exactly the keys marked "restart" in the table, plus what derives
+ * from them (argv, ids, groups, HOME). */
 bool config_listener_changed(const struct nv_listener_conf *a,
 			     const struct nv_listener_conf *b)
 {
@@ -1979,6 +1987,7 @@ bool config_listener_changed(const struct nv_listener_conf *a,
 	       a->clear_environment != b->clear_environment;
 }
 
+/* Daemon keys marked "restart" that differ between A and B. */
 const char *config_daemon_unchangeable(const struct nv_config *a,
 				       const struct nv_config *b)
 {
@@ -2019,6 +2028,8 @@ const char *config_daemon_unchangeable(const struct nv_config *a,
 
 /* ---- documentation and --check --------------------------------------- */
 
+/* One tab-separated line per key: section, key, type, default, bounds,
+ * reload or restart, description (read by tests/conf/keys.sh). */
 void config_dump_keys(void *stdio_file)
 {
 	FILE *f = stdio_file;
@@ -2074,6 +2085,8 @@ static void config_print_vec(FILE *f, const char *name, const char *what,
 	fputc('\n', f);
 }
 
+/* natsvisord --check: the exact output is part of the contract and is
+ * pinned by tests/conf/run.sh. */
 int config_check_main(const char *path, int verbose)
 {
 	struct nv_errors errs = {0};

@@ -275,6 +275,7 @@ struct parse_buf {
 	size_t len, cap;
 };
 
+/* Append C, keeping the buffer NUL-terminated. */
 static int parse_buf_put(struct parse_buf *b, char c)
 {
 	if (b->len + 1 >= b->cap) {
