@@ -1,3 +1,4 @@
 # man rules
 dist_man_MANS += man/natsvisor-listen.1 man/natsvisor-ping.7
 dist_man_MANS += man/natsvisor.ini.5
+dist_man_MANS += man/natsvisorctl.1
