@@ -51,6 +51,8 @@ static struct {
 	natsOptions *opts;
 	natsConnection *nc;
 	natsSubscription *inbox_sub;
+	natsSubscription *subs[16]; /* bus_subscribe()'s, destroyed at stop */
+	int nsubs;
 	char inbox[128];
 	size_t inbox_len;
 } bus = {
@@ -350,9 +352,13 @@ static void bus_do(struct bus_cmd *c)
 		s = natsConnection_Subscribe(&sub, bus.nc, c->subject,
 					     bus_on_msg,
 					     (void *)(intptr_t)c->tag);
-		if (s == NATS_OK)
+		if (s == NATS_OK) {
 			natsSubscription_SetPendingLimits(sub, -1, -1);
-		/* The subscription lives until the connection closes. */
+			if (bus.nsubs < (int)(sizeof(bus.subs) / sizeof(bus.subs[0])))
+				bus.subs[bus.nsubs++] = sub;
+			else
+				natsSubscription_Destroy(sub);
+		}
 		break;
 	default:
 		break;
@@ -501,6 +507,9 @@ void bus_stop(void)
 		natsConnection_Close(bus.nc);
 		if (bus.inbox_sub)
 			natsSubscription_Destroy(bus.inbox_sub);
+		for (int i = 0; i < bus.nsubs; i++)
+			natsSubscription_Destroy(bus.subs[i]);
+		bus.nsubs = 0;
 		natsConnection_Destroy(bus.nc);
 		bus.nc = NULL;
 	}

@@ -775,6 +775,9 @@ static struct lsn *lsn_new(struct nv_listener_conf *conf, bool is_server)
 	if (lst_init(&l->m, conf, (uint32_t)random() | 1) < 0)
 		fatal("out of memory");
 	l->m.connected = d.connected;
+	/* Wanted from the start: an autostart listener waiting for the
+	 * embedded server or its requirements can still become ready. */
+	l->m.want = is_server || conf->autostart;
 	uv_timer_init(d.loop, &l->deadline_timer);
 	uv_timer_init(d.loop, &l->ping_timer);
 	l->deadline_timer.data = l;
@@ -1180,6 +1183,8 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
 	free(d.ls);
+	d.ls = NULL;
+	d.nls = 0;
 	free(d.slots);
 	for (size_t i = 0; d.base_env[i]; i++)
 		free(d.base_env[i]);

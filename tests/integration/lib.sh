@@ -517,43 +517,16 @@ nv_daemon_stop() {
 	return "$rc"
 }
 
-# _nv_status_line NAME: the line of `natsvisorctl status NAME` about NAME.
-_nv_status_line() {
-	local line
-	while IFS= read -r line; do
-		read -r -a _nv_tok <<<"$line"
-		if [[ ${_nv_tok[0]:-} == "$1" ]]; then
-			return 0
-		fi
-	done < <(nvctl status "$1" 2>/dev/null)
-	_nv_tok=()
-	return 1
+# listener_field NAME FIELD: one field of NAME's entry in
+# `natsvisorctl status --json NAME` (pid, state, health, restarts, ...).
+listener_field() {
+	nvctl status --json "$1" 2>/dev/null |
+		jq -er --arg n "$1" --arg f "$2" \
+			'.listeners[] | select(.name == $n) | .[$f] | tostring'
 }
-
-# listener_pid NAME: print the pid of listener NAME (the token after
-# "pid" in its status line); return 1 if it has none.
-listener_pid() {
-	local i
-	_nv_status_line "$1" || return 1
-	for ((i = 1; i + 1 < ${#_nv_tok[@]}; i++)); do
-		if [[ ${_nv_tok[$i]} == pid && ${_nv_tok[$((i + 1))]} =~ ^[0-9]+$ ]]; then
-			printf '%s\n' "${_nv_tok[$((i + 1))]}"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# listener_state NAME / listener_health NAME: the 2nd and 3rd tokens of
-# NAME's status line (e.g. "running", "ready").
-listener_state() {
-	_nv_status_line "$1" || return 1
-	printf '%s\n' "${_nv_tok[1]:-}"
-}
-listener_health() {
-	_nv_status_line "$1" || return 1
-	printf '%s\n' "${_nv_tok[2]:-}"
-}
+listener_pid() { listener_field "$1" pid; }
+listener_state() { listener_field "$1" state; }
+listener_health() { listener_field "$1" health; }
 
 # assert_eq EXPECTED ACTUAL [MSG]: fail unless the strings are equal.
 assert_eq() {

@@ -3,6 +3,8 @@
 # script ending in .sh, run through SH_LOG_COMPILER.
 INTEGRATION_TESTS = \
 	tests/integration/lib_selftest.sh \
-	tests/integration/demo.sh
+	tests/integration/demo.sh \
+	tests/integration/supervise_basic.sh \
+	tests/integration/supervise_early.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
