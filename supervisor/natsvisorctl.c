@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "ctlproto.h"
+#include "parse.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -124,21 +125,52 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Find control_socket in the [natsvisor] section of FILE, the way inih
- * reads it (inline comments start with ';' after white space), without
- * loading the configuration: no includes, no validation.  Returns 1 with
- * the value in BUF, 0 when absent, -1 when FILE cannot be read. */
+/* Cut an inline comment off V in place, as the configuration loader
+ * does: ';' or '#' at the start or after white space, outside quotes. */
+static void strip_comment(char *v)
+{
+	char q = 0;
+
+	for (char *p = v; *p; p++) {
+		if (q) {
+			if (q == '"' && *p == '\\' && p[1])
+				p++;
+			else if (*p == q)
+				q = 0;
+		} else if (*p == '\\' && p[1]) {
+			p++;
+		} else if (*p == '\'' || *p == '"') {
+			q = *p;
+		} else if ((*p == ';' || *p == '#') &&
+			   (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+/* Find control_socket in the [natsvisor] section of FILE with the
+ * loader's rules for comments and quotes, without loading the
+ * configuration: no includes, no validation (a status query must stay
+ * fast).  Returns 1 with the value in BUF, 0 when absent or unusable
+ * (the daemon would refuse such a file anyway), -1 when FILE cannot be
+ * read. */
 static int config_socket(const char *file, char *buf, size_t len)
 {
-	char line[512];
-	int insect = 0, found = 0;
+	char line[4096], **w;
+	const char *e;
+	int insect = 0, found = 0, first = 1;
 	FILE *f = fopen(file, "re");
 
 	if (f == NULL)
 		return -1;
 	while (fgets(line, sizeof line, f)) {
-		char *s = trim(line), *eq, *c;
+		char *s = line, *eq, *c;
 
+		if (first && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+			s += 3; /* a UTF-8 byte order mark */
+		first = 0;
+		s = trim(s);
 		if (*s == '[') {
 			c = strchr(s, ']');
 			insect = c && c - s == 10 &&
@@ -151,13 +183,19 @@ static int config_socket(const char *file, char *buf, size_t len)
 		*eq = '\0';
 		if (strcmp(trim(s), "control_socket") != 0)
 			continue;
-		for (c = eq + 1; (c = strchr(c, ';')) != NULL; c++)
-			if (c[-1] == ' ' || c[-1] == '\t') {
-				*c = '\0';
-				break;
+		strip_comment(eq + 1);
+		s = trim(eq + 1);
+		found = 0; /* the last one wins, as in a full load */
+		if (strpbrk(s, "'\"\\") == NULL) {
+			snprintf(buf, len, "%s", s);
+			found = 1;
+		} else if (argv_split(s, &w, &e) == 0) {
+			if (w[0] && !w[1]) {
+				snprintf(buf, len, "%s", w[0]);
+				found = 1;
 			}
-		snprintf(buf, len, "%s", trim(eq + 1));
-		found = 1; /* the last one wins, as in a full load */
+			argv_free(w);
+		}
 	}
 	fclose(f);
 	return found;
