@@ -217,7 +217,8 @@ static int read_stdin(char **buf, size_t *len)
 				free(b);
 				return -2;
 			}
-			cap *= 2;
+			/* One byte past the limit tells "too large". */
+			cap = cap * 2 > CTL_BODY_MAX ? CTL_BODY_MAX + 1 : cap * 2;
 			if ((nb = realloc(b, cap)) == NULL) {
 				free(b);
 				return -1;
@@ -431,8 +432,8 @@ int main(int argc, char **argv)
 			dst = &opt_s;
 		else if (a[1] == 'c')
 			dst = &opt_c;
-		/* A --nats URL transport (status and wait-ready over NATS)
-		 * would be recognised here and chosen below. */
+		/* A --nats URL option (status and wait-ready over NATS)
+		 * would be recognised here; see the end of main(). */
 		if (dst == NULL) {
 			snprintf(errbuf, sizeof errbuf, "unknown option '%.64s'",
 				 a);
@@ -488,7 +489,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "natsvisorctl: %s\n", strerror(errno));
 		return CTL_NO;
 	}
-	if ((rc = socket_path(opt_s, opt_c, path, sizeof path)) != 0)
-		return rc;
-	return socket_roundtrip(path, req, reqlen);
+	if (cmd.verb == CTL_PUBLISH && cmd.data == NULL)
+		free(body);
+	/* A --nats URL transport would be chosen here instead. */
+	if ((rc = socket_path(opt_s, opt_c, path, sizeof path)) == 0)
+		rc = socket_roundtrip(path, req, reqlen);
+	free(req);
+	return rc;
 }
