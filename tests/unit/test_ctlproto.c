@@ -9,6 +9,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ctlproto.h"
 #include "t.h"
@@ -489,6 +492,63 @@ static void test_tables(void)
 	CHECK_INT(n, 5);
 }
 
+/* The default socket path for a non-root user: XDG_RUNTIME_DIR, else a
+ * 0700 directory in /tmp that must be ours.  Runs as uid 65534 in a child
+ * when the test runs as root. */
+static void test_default_path(void)
+{
+	char buf[128], xdg[64], want[128];
+	const char *err = NULL;
+	struct stat st;
+	pid_t pid = 0;
+	int status;
+
+	if (geteuid() == 0) {
+		CHECK_INT(ctl_default_path(buf, sizeof buf, 0, &err), 0);
+		CHECK(strstr(buf, "/natsvisor/natsvisord.sock") != NULL);
+		pid = fork();
+		if (pid < 0)
+			return;
+		if (pid > 0) {
+			CHECK(waitpid(pid, &status, 0) == pid);
+			CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+			return;
+		}
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(1);
+	}
+	/* XDG_RUNTIME_DIR, created on demand. */
+	snprintf(xdg, sizeof xdg, "/tmp/nvxdg-%ld", (long)getpid());
+	CHECK(mkdir(xdg, 0700) == 0);
+	setenv("XDG_RUNTIME_DIR", xdg, 1);
+	snprintf(want, sizeof want, "%s/natsvisor/natsvisord.sock", xdg);
+	CHECK_INT(ctl_default_path(buf, sizeof buf, 0, &err), 0);
+	CHECK_STR(buf, want);
+	CHECK_INT(ctl_default_path(buf, sizeof buf, 1, &err), 0);
+	snprintf(want, sizeof want, "%s/natsvisor", xdg);
+	CHECK(stat(want, &st) == 0 && S_ISDIR(st.st_mode));
+	rmdir(want);
+	rmdir(xdg);
+	/* A relative XDG_RUNTIME_DIR is ignored: the /tmp fallback. */
+	setenv("XDG_RUNTIME_DIR", "relative", 1);
+	snprintf(want, sizeof want, "/tmp/natsvisor-%lu",
+		 (unsigned long)geteuid());
+	rmdir(want);
+	CHECK_INT(ctl_default_path(buf, sizeof buf, 1, &err), 0);
+	CHECK(strncmp(buf, want, strlen(want)) == 0);
+	CHECK(stat(want, &st) == 0 && (st.st_mode & 0777) == 0700);
+	/* A directory others may enter is refused. */
+	chmod(want, 0755);
+	CHECK_INT(ctl_default_path(buf, sizeof buf, 0, &err), -1);
+	CHECK(err && strstr(err, "must have mode 0700"));
+	rmdir(want);
+	/* Too small a buffer. */
+	CHECK_INT(ctl_default_path(buf, 10, 0, &err), -1);
+	unsetenv("XDG_RUNTIME_DIR");
+	if (pid == 0 && getuid() == 65534)
+		_exit(t_failures ? 1 : 0);
+}
+
 int main(void)
 {
 	test_request_roundtrip();
@@ -497,5 +557,6 @@ int main(void)
 	test_reply();
 	test_parse_cmd();
 	test_tables();
+	test_default_path();
 	return t_done("test_ctlproto");
 }
