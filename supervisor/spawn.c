@@ -327,6 +327,20 @@ static void __attribute__((noreturn)) spawn_child(const struct spawn_prep *p)
 	sigemptyset(&sa.sa_mask);
 	for (sig = 1; sig < NSIG; sig++)
 		(void)sigaction(sig, &sa, NULL);
+	/* glibc refuses its two reserved signals (32, 33), but an ignored
+	 * disposition inherited from our own parent would still reach the
+	 * child: reset them with the raw system call. */
+	{
+		struct {
+			void (*handler)(int);
+			unsigned long flags;
+			void (*restorer)(void);
+			unsigned long mask;
+		} ksa = { SIG_DFL, 0, NULL, 0 };
+		for (sig = 32; sig < SIGRTMIN; sig++)
+			(void)syscall(SYS_rt_sigaction, sig, &ksa, NULL,
+				      sizeof(ksa.mask));
+	}
 
 	if (setpgid(0, 0) < 0)
 		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);

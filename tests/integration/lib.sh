@@ -524,7 +524,11 @@ listener_field() {
 		jq -er --arg n "$1" --arg f "$2" \
 			'.listeners[] | select(.name == $n) | .[$f] | tostring'
 }
-listener_pid() { listener_field "$1" pid; }
+listener_pid() {
+	local p
+	p=$(listener_field "$1" pid) && [[ $p != 0 ]] || return 1
+	printf '%s\n' "$p"
+}
 listener_state() { listener_field "$1" state; }
 listener_health() { listener_field "$1" health; }
 

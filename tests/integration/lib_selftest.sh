@@ -74,9 +74,7 @@ wait_until 5 count_tree || fail "tree_pids: $(tree_pids "$tree_pid" | tr '\n' ' 
 assert_exit 3 bash -c 'exit 3'
 cat >"$NV_DIR/fakectl" <<'EOF'
 #!/bin/sh
-echo "NAME STATE HEALTH PID"
-echo "core-x  running  ready  pid 4242  restarts 0"
-echo "bridge  backoff  pending  pid -  restarts 3"
+echo '{"version":1,"listeners":[{"name":"core-x","state":"running","health":"ready","pid":4242},{"name":"bridge","state":"backoff","health":"pending","pid":0}]}'
 EOF
 chmod +x "$NV_DIR/fakectl"
 assert_eq 4242 "$(NV_CTL=$NV_DIR/fakectl listener_pid core-x)" "listener_pid"
