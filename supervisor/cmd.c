@@ -646,6 +646,18 @@ void cmd_forget(struct lsn *l)
 	}
 }
 
+/* The loop has stopped: answer whatever is still held, so that no timer
+ * or client outlives the daemon. */
+void cmd_close(void)
+{
+	while (held_head) {
+		struct buf err = { 0 };
+		buf_printf(&err, "natsvisord stopped\n");
+		held_reply(held_head, CTL_NO, NULL, &err);
+		buf_free(&err);
+	}
+}
+
 void cmd_shutdown(void)
 {
 	/* Held requests are answered by the evaluation that follows:

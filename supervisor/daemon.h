@@ -116,6 +116,7 @@ void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 			 const char *data, size_t len);
 void cmd_shutdown(void);
 void cmd_forget(struct lsn *l);
+void cmd_close(void);
 void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len);
 
 /* notify.c */

@@ -1165,6 +1165,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	uv_run(d.loop, UV_RUN_DEFAULT);
 
 	/* Everything has stopped: release it all. */
+	cmd_close();
 	control_close();
 	bus_stop();
 	for (size_t i = 0; i < d.nls; i++)
