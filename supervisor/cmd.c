@@ -584,6 +584,16 @@ void cmd_evaluate(void)
 	}
 }
 
+/* Does a held publish wait for pongs?  (Pongs that change no state need
+ * no evaluation otherwise.) */
+bool cmd_wants_pongs(void)
+{
+	for (struct held *h = held_head; h; h = h->next)
+		if (h->verb == CTL_PUBLISH && h->phase == PUB_WAIT)
+			return true;
+	return false;
+}
+
 void cmd_on_flushed(uint64_t id)
 {
 	for (struct held *h = held_head; h; h = h->next) {

@@ -117,6 +117,7 @@ void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 void cmd_shutdown(void);
 void cmd_forget(struct lsn *l);
 void cmd_close(void);
+bool cmd_wants_pongs(void);
 void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len);
 
 /* notify.c */

@@ -314,7 +314,8 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 		errpipe_check(l); /* it answered, so exec succeeded */
 	}
 	ping_schedule(l);
-	daemon_mark_dirty(); /* fresh pongs release held publishes */
+	if (cmd_wants_pongs())
+		daemon_mark_dirty(); /* fresh pongs release held publishes */
 }
 
 /* ------------------------------------------------------------------ */
