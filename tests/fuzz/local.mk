@@ -1,7 +1,8 @@
-# tests/fuzz rules: the configuration loader's libFuzzer harness.
-# tests/fuzz/run.sh compiles it itself with clang -fsanitize=fuzzer,...
-# (automake's objects have other flags) and skips (77) without clang;
-# FUZZ_TIME=seconds bounds the run (default 30).
+# tests/fuzz rules: libFuzzer harnesses for the configuration loader and
+# the control protocol.  tests/fuzz/run.sh compiles them itself with clang
+# -fsanitize=fuzzer,address,undefined (automake's objects have other
+# flags) and skips (77) without clang; FUZZ_TIME=seconds bounds each run
+# (default 30).
 if HAVE_CLANG
 TESTS += tests/fuzz/run.sh
 endif
@@ -80,4 +81,15 @@ FUZZ_CONFIG_CORPUS = \
 	tests/fuzz/corpus/config/unknown-key-typo.ini \
 	tests/fuzz/corpus/config/unknown-key.ini \
 	tests/fuzz/corpus/config/unknown-section.ini
-EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/fuzz_config.c $(FUZZ_CONFIG_CORPUS)
+FUZZ_CTLPROTO_CORPUS = \
+	tests/fuzz/corpus/ctlproto/publish \
+	tests/fuzz/corpus/ctlproto/reply \
+	tests/fuzz/corpus/ctlproto/signal \
+	tests/fuzz/corpus/ctlproto/start-all \
+	tests/fuzz/corpus/ctlproto/status \
+	tests/fuzz/corpus/ctlproto/status-json \
+	tests/fuzz/corpus/ctlproto/too-long \
+	tests/fuzz/corpus/ctlproto/version \
+	tests/fuzz/corpus/ctlproto/wait-ready
+EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/fuzz_config.c \
+	tests/fuzz/fuzz_ctlproto.c $(FUZZ_CONFIG_CORPUS) $(FUZZ_CTLPROTO_CORPUS)
