@@ -61,6 +61,13 @@ int daemon_reload(char **report)
 	unsigned added = 0, removed = 0, restarted = 0, kept = 0;
 
 	*report = NULL;
+	if (d.shutting_down) {
+		/* Nothing may start any more; the file is not even read. */
+		log_info("reload ignored: shutting down");
+		buf_printf(&b, "natsvisord is shutting down: not reloaded\n");
+		*report = b.p;
+		return -1;
+	}
 	notify_send("RELOADING=1");
 	struct nv_config *cfg = config_load(d.config_path, &errs);
 	if (cfg == NULL) {
@@ -106,6 +113,9 @@ int daemon_reload(char **report)
 			lsn_event(l, EV_RESTART, NULL);
 			restarted++;
 		} else {
+			/* Unchanged, changed only in keys marked "reload", or
+			 * not running (the new definition applies at its
+			 * next start): its process, or its stop, is kept. */
 			kept++;
 		}
 		ls[n++] = l;
@@ -146,7 +156,7 @@ int daemon_reload(char **report)
 	d.last_reload_ok = true;
 	d.last_reload[0] = '\0';
 	d.last_reload_at = now_ms();
-	buf_printf(&b, "reloaded %s: %u added, %u removed, %u restarted, %u unchanged\n",
+	buf_printf(&b, "reloaded %s: %u added, %u removed, %u restarted, %u kept\n",
 		   d.config_path, added, removed, restarted, kept);
 	if (fixed && *fixed)
 		buf_printf(&b, "not applied until natsvisord restarts: %s\n",

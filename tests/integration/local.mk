@@ -8,3 +8,6 @@ INTEGRATION_TESTS = \
 	tests/integration/supervise_early.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
+# Reload by difference (issue 3, R01/R02/R04/R05 runtime parts).
+INTEGRATION_TESTS += tests/integration/reload_r05.sh \
+	tests/integration/reload_diff.sh
