@@ -8,8 +8,12 @@
  *  - missed pings count only while running and connected; while starting,
  *    only ready_timeout applies, and it is suspended while the daemon's own
  *    NATS connection is down (a broker outage never causes restarts);
- *  - a start that never answered a ping is a failed start whatever the exit
- *    code says, for the restart limit as for the backoff;
+ *  - every restart counts for the backoff and the restart limit, whether
+ *    or not the incarnation ever answered a ping (a start that exits 0 at
+ *    once under restart = always is a crash loop like any other); the
+ *    on-failure policy judges the outcome only: the exit status against
+ *    success_exit_codes, a signal, or a stop for missed pings or
+ *    ready_timeout (case R07: exit 0 before the first pong is a success);
  *  - the restart policy is applied once, when the incarnation is fully gone.
  */
 #include "listener.h"
@@ -290,10 +294,9 @@ static unsigned lst_on_exit(struct lst *l, const struct lst_event_data *d,
 	switch (l->state) {
 	case LST_STARTING:
 	case LST_RUNNING:
-		/* Ended on its own.  A start that never answered is a failure
-		 * whatever its status: it never listened. */
-		l->failed = d->spawn_error || !lst_success(l->conf, d->status) ||
-			    l->state == LST_STARTING;
+		/* Ended on its own: the status alone says whether it failed
+		 * (restart = on-failure); the restart is counted either way. */
+		l->failed = d->spawn_error || !lst_success(l->conf, d->status);
 		if (l->ready_since &&
 		    now - l->ready_since >= l->conf->backoff_reset_ms)
 			l->backoff_k = 0;

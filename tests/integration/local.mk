@@ -11,3 +11,9 @@ EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
 # Reload by difference (issue 3, R01/R02/R04/R05 runtime parts).
 INTEGRATION_TESTS += tests/integration/reload_r05.sh \
 	tests/integration/reload_diff.sh
+# Lifecycle engine (issue 4): restart policies, backoff, stopping, process
+# trees, PID 1, privileges, output capture.
+INTEGRATION_TESTS += \
+	tests/integration/life_backoff.sh \
+	tests/integration/life_exit.sh
+EXTRA_DIST += tests/integration/life-lib.sh

@@ -276,6 +276,24 @@ static void test_policies(void)
 		}
 		lst_free(&l);
 	}
+	/* R07: on-failure judges the exit status even when the process never
+	 * answered a ping: exit 0 (or a success code) is not restarted, any
+	 * other code is. */
+	for (int code = 0; code < 4; code++) {
+		struct lst l;
+		conf_defaults();
+		conf.restart = NV_RESTART_ON_FAILURE;
+		conf.success_exit[0] |= 1 << 3;
+		lst_init(&l, &conf, 1);
+		lst_step(&l, EV_BUS_UP, NULL, 0);
+		lst_step(&l, EV_START, NULL, 0);
+		spawn(&l, 5, 0);
+		die(&l, exited(code), false, 500);
+		CHECK_INT(l.state, code == 0 || code == 3 ? LST_EXITED
+							  : LST_BACKOFF);
+		CHECK_INT(l.last_exit, code);
+		lst_free(&l);
+	}
 	/* A kill for missed pings is a failure under on-failure. */
 	struct lst l;
 	conf_defaults();
@@ -439,8 +457,9 @@ static void test_reset(void)
 	lst_step(&l, EV_START, NULL, 0);
 	spawn(&l, 1, 0);
 	die(&l, exited(0), false, 1);
-	CHECK(l.failed);
+	CHECK_INT(l.state, LST_BACKOFF);
 	CHECK_INT(l.backoff_k, 1);
+	CHECK_INT(l.restarts_total, 1);
 	lst_step(&l, EV_DEADLINE, NULL, l.deadline);
 	spawn(&l, 2, 200);
 	pong(&l, true, 210);
