@@ -10,7 +10,9 @@ TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
 # Reload by difference (issue 3, R01/R02/R04/R05 runtime parts).
 INTEGRATION_TESTS += tests/integration/reload_r05.sh \
-	tests/integration/reload_diff.sh
+	tests/integration/reload_diff.sh \
+	tests/integration/reload_r01.sh \
+	tests/integration/reload_crlf.sh
 # Lifecycle engine (issue 4): restart policies, backoff, stopping, process
 # trees, PID 1, privileges, output capture.
 INTEGRATION_TESTS += \
