@@ -17,5 +17,8 @@ INTEGRATION_TESTS += tests/integration/reload_r05.sh \
 # trees, PID 1, privileges, output capture.
 INTEGRATION_TESTS += \
 	tests/integration/life_backoff.sh \
-	tests/integration/life_exit.sh
+	tests/integration/life_exit.sh \
+	tests/integration/life_spawn.sh \
+	tests/integration/life_stop.sh \
+	tests/integration/life_requires.sh
 EXTRA_DIST += tests/integration/life-lib.sh
