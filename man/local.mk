@@ -2,3 +2,4 @@
 dist_man_MANS += man/natsvisor-listen.1 man/natsvisor-ping.7
 dist_man_MANS += man/natsvisor.ini.5
 dist_man_MANS += man/natsvisorctl.1
+dist_man_MANS += man/natsvisord.8
