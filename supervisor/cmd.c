@@ -11,8 +11,12 @@
  * a waiter is answered within the loop iteration that made it ready.
  *
  * The same held machinery serves the NATS-side interface: requests on
- * natsvisor.<instance>.status and .wait-ready, replied to on their reply
- * subject, and events published on natsvisor.<instance>.event.<name>.
+ * natsvisor.<instance>.status and .wait-ready (small text bodies, JSON
+ * replies), control-protocol frames on natsvisor.<instance>.request
+ * (read-only commands) and .control (every command; subscribed only with
+ * nats_control = yes), replied to on their reply subject; and events
+ * published on natsvisor.<instance>.event.<name> on every change of state
+ * or health.
  */
 #include "daemon.h"
 
@@ -32,12 +36,13 @@
 #include "subject.h"
 
 enum { PUB_WAIT, PUB_SENT, PUB_CONFIRM };
-enum { TAG_STATUS = 1, TAG_WAIT_READY, TAG_CONTROL };
+enum { TAG_STATUS = 1, TAG_WAIT_READY, TAG_CONTROL, TAG_REQUEST };
 
 struct held {
 	enum ctl_verb verb;
 	struct ctl_client *c;   /* control client, or NULL */
 	char *nats_reply;       /* NATS-side requester, or NULL */
+	bool nats_frame;        /* ... who gets a control-protocol frame */
 	struct lsn **t;         /* targets */
 	uint64_t *seq;          /* per target: exec_seq at request */
 	uint64_t *eseq;         /* per target: spawnerr_seq at request */
@@ -63,6 +68,11 @@ struct held {
 
 static struct held *held_head;
 static char subj_status[200], subj_wait[200], subj_event[200], subj_ctl[200];
+static char subj_req[200];
+/* While a control-protocol frame that came over NATS is dispatched, its
+ * reply subject: replies go there instead of to a control client (whose
+ * pointer is then NULL), and a held request remembers it. */
+static const char *nats_origin;
 /* Last state reported per listener, for events: compared by pointer. */
 
 /* ------------------------------------------------------------------ */
@@ -74,12 +84,17 @@ static void fmt_not_ready(struct buf *b, const struct lsn *l)
 	const char *health = d.connected || l->is_server
 				     ? lst_health_name(l->m.health)
 				     : "unknown";
-	buf_printf(b, "%s: %s, %s", l->conf->name, lst_state_name(l->m.state),
-		   health);
+	size_t hl = strlen(health);
+	buf_printf(b, "%s: %s, ", l->conf->name, lst_state_name(l->m.state));
 	if (!d.connected)
-		buf_printf(b, ": NATS connection down");
+		buf_printf(b, "%s: NATS connection down", health);
+	else if (strncmp(l->m.reason, health, hl) == 0 &&
+		 l->m.reason[hl] == ':')
+		buf_printf(b, "%s", l->m.reason); /* "pending: no responders" */
 	else if (l->m.reason[0])
-		buf_printf(b, ": %s", l->m.reason);
+		buf_printf(b, "%s: %s", health, l->m.reason);
+	else
+		buf_printf(b, "%s", health);
 	buf_add(b, "\n", 1);
 }
 
@@ -300,6 +315,29 @@ static void held_free(struct held *h)
 	free(h);
 }
 
+/* Reply with a control-protocol frame on the NATS subject REPLY. */
+static void nats_frame_reply(const char *reply, int code, const char *out,
+			     size_t outlen, const char *err, size_t errlen)
+{
+	char *frame;
+	size_t flen;
+	if (ctl_encode_reply(code, out, outlen, err, errlen, &frame, &flen) < 0)
+		return;
+	bus_send(reply, frame, flen);
+	free(frame);
+}
+
+/* Reply to the request being dispatched: control client C, or the NATS
+ * requester of the frame being handled (nats_origin). */
+static void origin_reply(struct ctl_client *c, int code, const char *out,
+			 size_t outlen, const char *err, size_t errlen)
+{
+	if (c)
+		control_reply(c, code, out, outlen, err, errlen);
+	else if (nats_origin)
+		nats_frame_reply(nats_origin, code, out, outlen, err, errlen);
+}
+
 /* Answer a held request and forget it. */
 static void held_reply(struct held *h, int code, const struct buf *out,
 		       const struct buf *err)
@@ -308,6 +346,10 @@ static void held_reply(struct held *h, int code, const struct buf *out,
 		control_reply(h->c, code, out ? out->p : NULL,
 			      out ? out->len : 0, err ? err->p : NULL,
 			      err ? err->len : 0);
+	} else if (h->nats_reply && h->nats_frame) {
+		nats_frame_reply(h->nats_reply, code, out ? out->p : NULL,
+				 out ? out->len : 0, err ? err->p : NULL,
+				 err ? err->len : 0);
 	} else if (h->nats_reply) {
 		struct buf b = { 0 };
 		buf_printf(&b, "{\"code\":%d,\"ready\":%s,\"error\":", code,
@@ -335,8 +377,16 @@ static struct held *held_new(enum ctl_verb verb, struct ctl_client *c,
 		return NULL;
 	h->verb = verb;
 	h->c = c;
-	if (c)
+	if (c) {
 		control_client_set_data(c, h);
+	} else if (nats_origin) {
+		h->nats_reply = strdup(nats_origin);
+		h->nats_frame = true;
+		if (h->nats_reply == NULL) {
+			free(h);
+			return NULL;
+		}
+	}
 	if (timeout_ms) {
 		h->timer = malloc(sizeof(*h->timer));
 		if (h->timer) {
@@ -616,6 +666,12 @@ void cmd_on_confirm(uint64_t id, const char *data, size_t len)
 	for (struct held *h = held_head; h; h = h->next) {
 		if (h->verb != CTL_PUBLISH || h->id != id)
 			continue;
+		/* Only a listener's answer counts: when a stream captures the
+		 * subject, JetStream acknowledges the publish on the same reply
+		 * subject ({"stream":...,"seq":...}). */
+		if (data == NULL || memmem(data, len, "\"committed\"", 11) ==
+					    NULL)
+			return;
 		h->got++;
 		if (data == NULL || strstr(data, "\"committed\":true") == NULL) {
 			buf_printf(&h->refusals, "a receiver did not commit: ");
@@ -680,7 +736,7 @@ void cmd_shutdown(void)
 static void reply_bufs(struct ctl_client *c, int code, struct buf *out,
 		       struct buf *err)
 {
-	control_reply(c, code, out->p, out->len, err->p, err->len);
+	origin_reply(c, code, out->p, out->len, err->p, err->len);
 	buf_free(out);
 	buf_free(err);
 }
@@ -930,7 +986,7 @@ void cmd_on_request(struct ctl_client *c, const struct ctl_request *req,
 			msg[n++] = '\n';
 			msg[n] = '\0';
 		}
-		control_reply(c, CTL_USAGE, NULL, 0, msg, n);
+		origin_reply(c, CTL_USAGE, NULL, 0, msg, n);
 		return;
 	}
 	switch (cmd.verb) {
@@ -961,12 +1017,12 @@ void cmd_on_request(struct ctl_client *c, const struct ctl_request *req,
 		char v[64];
 		int n = snprintf(v, sizeof(v), "natsvisord %s\n",
 				 PACKAGE_VERSION);
-		control_reply(c, CTL_OK, v, (size_t)n, NULL, 0);
+		origin_reply(c, CTL_OK, v, (size_t)n, NULL, 0);
 		break;
 	}
 	default:
-		control_reply(c, CTL_USAGE, NULL, 0, "unsupported command\n",
-			      20);
+		origin_reply(c, CTL_USAGE, NULL, 0, "unsupported command\n",
+			     20);
 		break;
 	}
 	free(cmd.names);
@@ -975,13 +1031,99 @@ void cmd_on_request(struct ctl_client *c, const struct ctl_request *req,
 /* ------------------------------------------------------------------ */
 /* The NATS-side interface */
 
+/* Commands a requester on natsvisor.<id>.request may give: they change
+ * nothing.  Everything else needs natsvisor.<id>.control. */
+static bool verb_read_only(enum ctl_verb v)
+{
+	return v == CTL_STATUS || v == CTL_IS_READY || v == CTL_WAIT_READY ||
+	       v == CTL_VERSION;
+}
+
+/* A control-protocol frame on the request or control subject: checked,
+ * then dispatched like a socket request, with the reply (a frame too)
+ * going to REPLY. */
+static void nats_on_frame(int tag, const char *reply, const char *data,
+			  size_t len)
+{
+	struct ctl_request req = { 0 };
+	struct ctl_cmd cmd;
+	const char *e = NULL;
+	char msg[512];
+	int n, rc;
+
+	rc = ctl_decode_request(data ? data : "", len, &req, &e);
+	if (rc != 1 || req.consumed != len) {
+		n = snprintf(msg, sizeof(msg), "malformed request: %s\n",
+			     rc < 0 && e ? e : "incomplete or trailing bytes");
+		nats_frame_reply(reply, CTL_USAGE, NULL, 0, msg, (size_t)n);
+		if (rc == 1)
+			ctl_request_free(&req);
+		return;
+	}
+	if (tag == TAG_REQUEST &&
+	    ctl_parse_cmd(req.argc, req.argv, &cmd, msg, sizeof(msg)) == 0) {
+		bool ro = verb_read_only(cmd.verb);
+		free(cmd.names);
+		if (!ro) {
+			n = snprintf(msg, sizeof(msg),
+				     "permission denied: %s changes state; it is "
+				     "accepted only on %s (nats_control = yes)\n",
+				     req.argv[0], subj_ctl);
+			nats_frame_reply(reply, CTL_UNREACHABLE, NULL, 0, msg,
+					 (size_t)n);
+			ctl_request_free(&req);
+			return;
+		}
+	}
+	if (tag == TAG_CONTROL)
+		log_info("NATS control request: %s", req.argv[0]);
+	nats_origin = reply;
+	cmd_on_request(NULL, &req, NULL);
+	nats_origin = NULL;
+	ctl_request_free(&req);
+}
+
+/* Publish L's state on natsvisor.<id>.event.<name> (its state or health
+ * changed).  While the daemon's connection is down, nats.c keeps the
+ * events in its reconnect buffer and sends them, in order, once back. */
+void cmd_event(const struct lsn *l)
+{
+	struct buf b = { 0 };
+	char subj[300];
+	if (subj_event[0] == '\0')
+		return; /* before cmd_init */
+	buf_printf(&b, "{\"instance_id\":");
+	buf_json_str(&b, d.instance_id);
+	buf_printf(&b, ",\"name\":");
+	buf_json_str(&b, l->conf->name);
+	buf_printf(&b, ",\"state\":\"%s\",\"health\":\"%s\",\"ready\":%s",
+		   lst_state_name(l->m.state),
+		   (d.connected || l->is_server) ? lst_health_name(l->m.health)
+						 : "unknown",
+		   lst_is_ready(&l->m) ? "true" : "false");
+	buf_printf(&b, ",\"pid\":%d,\"restarts\":%lu,\"connected\":%s",
+		   l->m.pid, l->m.restarts_total,
+		   d.connected ? "true" : "false");
+	buf_printf(&b, ",\"reason\":");
+	buf_json_str(&b, l->m.reason);
+	buf_printf(&b, "}");
+	snprintf(subj, sizeof(subj), "%s.%s", subj_event, l->conf->name);
+	bus_send(subj, b.p, b.len);
+	buf_free(&b);
+}
+
 /* Requests on natsvisor.<id>.status (body: names, space-separated) and
- * natsvisor.<id>.wait-ready (body: "[timeout=DUR] [NAME...]"). */
+ * natsvisor.<id>.wait-ready (body: "[timeout=DUR] [NAME...]"); frames on
+ * natsvisor.<id>.request and .control. */
 void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 			 const char *data, size_t len)
 {
 	if (reply == NULL)
 		return;
+	if (tag == TAG_REQUEST || tag == TAG_CONTROL) {
+		nats_on_frame(tag, reply, data, len);
+		return;
+	}
 	char *body = strndup(data ? data : "", len);
 	char **words = NULL;
 	const char *perr = NULL;
@@ -1057,6 +1199,12 @@ void cmd_init(void)
 		 d.instance_id);
 	snprintf(subj_ctl, sizeof(subj_ctl), "natsvisor.%s.control",
 		 d.instance_id);
+	snprintf(subj_req, sizeof(subj_req), "natsvisor.%s.request",
+		 d.instance_id);
 	bus_subscribe(subj_status, TAG_STATUS);
 	bus_subscribe(subj_wait, TAG_WAIT_READY);
+	bus_subscribe(subj_req, TAG_REQUEST);
+	/* Read once: a reload cannot switch control over NATS on or off. */
+	if (d.cfg->nats_control)
+		bus_subscribe(subj_ctl, TAG_CONTROL);
 }

@@ -32,7 +32,10 @@ supervisor_natsvisord_LDADD = supervisor/libnvsys.a supervisor/libnvpure.a \
 	$(UV_LIBS) $(NATS_LIBS) $(INIH_LIBS) $(BSD_LIBS) -lpthread
 
 # The control client links neither libuv nor nats.c: a status query pays
-# only for the socket round trip.
+# only for the socket round trip.  --nats loads nats.c with dlopen()
+# (ctlnats.c; the header gives the types, -ldl the loader).
 bin_PROGRAMS += supervisor/natsvisorctl
-supervisor_natsvisorctl_SOURCES = supervisor/natsvisorctl.c
+supervisor_natsvisorctl_SOURCES = supervisor/natsvisorctl.c \
+	supervisor/ctlnats.c supervisor/ctlnats.h
+supervisor_natsvisorctl_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
 supervisor_natsvisorctl_LDADD = supervisor/libnvpure.a $(INIH_LIBS) $(BSD_LIBS) -ldl

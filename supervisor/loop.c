@@ -612,6 +612,8 @@ static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
 				 lst_state_name(m->state),
 				 lst_health_name(m->health), m->reason);
 	}
+	if (os != m->state || oh != m->health)
+		cmd_event(l); /* natsvisor.<id>.event.<name> */
 	if (acts & ACT_SIGNAL_GROUP) {
 		if (lsn_signal(l, l->conf->stop_signal) == 0 &&
 		    l->conf->stop_signal != SIGKILL)

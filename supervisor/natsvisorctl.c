@@ -16,6 +16,10 @@
  * The socket path: -s, else $NATSVISOR_SOCKET, else control_socket in
  * the [natsvisor] section of the -c FILE (read lightly: includes are not
  * followed), else the built-in default.
+ *
+ * With --nats URL the same request travels over NATS instead (ctlnats.c,
+ * which loads nats.c at run time only then), to the daemon named by
+ * --instance, else instance_id in -c FILE, else the host name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +29,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctlnats.h"
 #include "ctlproto.h"
 #include "parse.h"
 
@@ -72,6 +77,8 @@ static void help(void)
 	char lhs[96];
 
 	printf("usage: natsvisorctl [-c FILE] [-s SOCKET] COMMAND [ARG...]\n"
+	       "       natsvisorctl --nats URL [--instance ID] [-c FILE] "
+	       "COMMAND [ARG...]\n"
 	       "       natsvisorctl -h | --help | --version\n\n"
 	       "Control natsvisord, the supervisor of NATS listeners.\n\n"
 	       "Commands:\n");
@@ -95,6 +102,15 @@ static void help(void)
 	       "[natsvisor] section\n"
 	       "  -s SOCKET            the control socket (overrides "
 	       "$NATSVISOR_SOCKET and -c)\n"
+	       "  --nats URL           send the command over NATS to "
+	       "natsvisord's request\n"
+	       "                       subjects instead of the socket "
+	       "(status, is-ready,\n"
+	       "                       wait-ready, version; the others need "
+	       "nats_control = yes)\n"
+	       "  --instance ID        with --nats: the daemon's instance_id "
+	       "(default: -c FILE's\n"
+	       "                       instance_id, else the host name)\n"
 	       "  -h, --help           show this help\n"
 	       "  --version            show the client's version\n"
 	       "\nThe socket is -s, else $NATSVISOR_SOCKET, else control_socket "
@@ -149,13 +165,14 @@ static void strip_comment(char *v)
 	}
 }
 
-/* Find control_socket in the [natsvisor] section of FILE with the
- * loader's rules for comments and quotes, without loading the
- * configuration: no includes, no validation (a status query must stay
+/* Find KEY (control_socket, instance_id) in the [natsvisor] section of
+ * FILE with the loader's rules for comments and quotes, without loading
+ * the configuration: no includes, no validation (a status query must stay
  * fast).  Returns 1 with the value in BUF, 0 when absent or unusable
  * (the daemon would refuse such a file anyway), -1 when FILE cannot be
  * read. */
-static int config_socket(const char *file, char *buf, size_t len)
+static int config_key(const char *file, const char *key, char *buf,
+		      size_t len)
 {
 	char line[4096], **w;
 	const char *e;
@@ -181,7 +198,7 @@ static int config_socket(const char *file, char *buf, size_t len)
 		    (eq = strchr(s, '=')) == NULL)
 			continue;
 		*eq = '\0';
-		if (strcmp(trim(s), "control_socket") != 0)
+		if (strcmp(trim(s), key) != 0)
 			continue;
 		strip_comment(eq + 1);
 		s = trim(eq + 1);
@@ -386,7 +403,7 @@ static int socket_path(const char *opt_s, const char *opt_c, char *buf,
 		return 0;
 	}
 	if (opt_c) {
-		int rc = config_socket(opt_c, buf, len);
+		int rc = config_key(opt_c, "control_socket", buf, len);
 		if (rc < 0) {
 			fprintf(stderr, "natsvisorctl: %s: %s\n", opt_c,
 				strerror(errno));
@@ -402,9 +419,64 @@ static int socket_path(const char *opt_s, const char *opt_c, char *buf,
 	return 0;
 }
 
+/* --nats: send the request REQ to the daemon's NATS subjects.  Commands
+ * that change nothing go to natsvisor.ID.request, the others to
+ * natsvisor.ID.control.  The reply may take as long as the command's
+ * own --timeout, or a stop's stop_timeout. */
+static int nats_request(const char *url, const char *instance,
+			const char *opt_c, const struct ctl_cmd *cmd,
+			const char *req, size_t reqlen)
+{
+	char id[256];
+	uint64_t timeout = 10000;
+	bool control = true;
+
+	if (instance) {
+		snprintf(id, sizeof id, "%s", instance);
+	} else {
+		int rc = opt_c ? config_key(opt_c, "instance_id", id, sizeof id)
+			       : 0;
+		if (rc < 0) {
+			fprintf(stderr, "natsvisorctl: %s: %s\n", opt_c,
+				strerror(errno));
+			return CTL_USAGE;
+		}
+		if (rc == 0 || id[0] == '\0')
+			ctlnats_default_instance(id, sizeof id);
+	}
+	if (strpbrk(id, ". *>\t") != NULL) {
+		fprintf(stderr, "natsvisorctl: invalid instance id '%.64s' "
+				"(one subject token)\n", id);
+		return CTL_USAGE;
+	}
+	switch (cmd->verb) {
+	case CTL_STATUS:
+	case CTL_IS_READY:
+	case CTL_VERSION:
+		control = false;
+		break;
+	case CTL_WAIT_READY:
+		control = false;
+		timeout = cmd->timeout_ms + 5000;
+		break;
+	case CTL_PUBLISH:
+		timeout = cmd->timeout_ms + 5000;
+		break;
+	case CTL_START:
+	case CTL_STOP:
+	case CTL_RESTART:
+		timeout = 120000;
+		break;
+	default:
+		break;
+	}
+	return ctlnats_roundtrip(url, id, control, req, reqlen, timeout);
+}
+
 int main(int argc, char **argv)
 {
-	const char *opt_s = NULL, *opt_c = NULL, *e;
+	const char *opt_s = NULL, *opt_c = NULL, *opt_nats = NULL;
+	const char *opt_instance = NULL, *e;
 	const struct ctl_verb_info *v;
 	char errbuf[256], path[4096], *req, *body = NULL, **args;
 	size_t reqlen, bodylen = 0;
@@ -413,7 +485,7 @@ int main(int argc, char **argv)
 
 	/* Global options, up to the first word that is not one. */
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		const char *a = argv[i];
+		const char *a = argv[i], *val = NULL;
 		const char **dst = NULL;
 
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -428,26 +500,30 @@ int main(int argc, char **argv)
 			i++;
 			break;
 		}
-		if (a[1] == 's')
-			dst = &opt_s;
-		else if (a[1] == 'c')
-			dst = &opt_c;
-		/* A --nats URL option (status and wait-ready over NATS)
-		 * would be recognised here; see the end of main(). */
+		if (strcmp(a, "--nats") == 0 || strncmp(a, "--nats=", 7) == 0) {
+			dst = &opt_nats;
+			val = a[6] ? a + 7 : NULL;
+		} else if (strcmp(a, "--instance") == 0 ||
+			   strncmp(a, "--instance=", 11) == 0) {
+			dst = &opt_instance;
+			val = a[10] ? a + 11 : NULL;
+		} else if (a[1] == 's' || a[1] == 'c') {
+			dst = a[1] == 's' ? &opt_s : &opt_c;
+			val = a[2] ? a + 2 : NULL;
+		}
 		if (dst == NULL) {
 			snprintf(errbuf, sizeof errbuf, "unknown option '%.64s'",
 				 a);
 			return usage_error(NULL, errbuf);
 		}
-		if (a[2])
-			*dst = a + 2;
-		else if (i + 1 < argc)
-			*dst = argv[++i];
-		else {
-			snprintf(errbuf, sizeof errbuf, "-%c needs a value",
-				 a[1]);
+		if (val == NULL && i + 1 < argc)
+			val = argv[++i];
+		if (val == NULL || *val == '\0') {
+			snprintf(errbuf, sizeof errbuf, "%.64s needs a value",
+				 a);
 			return usage_error(NULL, errbuf);
 		}
+		*dst = val;
 	}
 	if (i >= argc)
 		return usage_error(NULL, "no command given");
@@ -458,8 +534,10 @@ int main(int argc, char **argv)
 		return usage_error(v, errbuf);
 	free(cmd.names);
 
-	if (cmd.verb == CTL_VERSION)
+	if (cmd.verb == CTL_VERSION) {
 		printf("natsvisorctl %s\n", PACKAGE_VERSION);
+		fflush(stdout); /* before the daemon's line, written with write() */
+	}
 	if (cmd.verb == CTL_PUBLISH) {
 		/* The message always travels as the body: DATA leaves the
 		 * arguments (which are bounded at 4 KiB each). */
@@ -491,8 +569,10 @@ int main(int argc, char **argv)
 	}
 	if (cmd.verb == CTL_PUBLISH && cmd.data == NULL)
 		free(body);
-	/* A --nats URL transport would be chosen here instead. */
-	if ((rc = socket_path(opt_s, opt_c, path, sizeof path)) == 0)
+	if (opt_nats)
+		rc = nats_request(opt_nats, opt_instance, opt_c, &cmd, req,
+				  reqlen);
+	else if ((rc = socket_path(opt_s, opt_c, path, sizeof path)) == 0)
 		rc = socket_roundtrip(path, req, reqlen);
 	free(req);
 	return rc;

@@ -22,3 +22,10 @@ INTEGRATION_TESTS += \
 	tests/integration/life_stop.sh \
 	tests/integration/life_requires.sh
 EXTRA_DIST += tests/integration/life-lib.sh
+# Health, readiness and gated publishing (issue 5; R12, R14, R16).
+INTEGRATION_TESTS += \
+	tests/integration/ready_nats.sh
+check_PROGRAMS += tests/integration/ready-probe
+tests_integration_ready_probe_SOURCES = tests/integration/ready-probe.c
+tests_integration_ready_probe_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread
+tests_integration_ready_probe_LDADD = $(NATS_LIBS) -lpthread
