@@ -87,11 +87,23 @@ int daemon_reload(char **report)
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		struct nv_listener_conf *nc = &cfg->listeners[i];
 		struct lsn *l = NULL;
+		bool revived = false;
 		for (size_t j = 0; j < d.nls && l == NULL; j++) {
 			if (!taken[j] && !d.ls[j]->removed &&
 			    strcmp(d.ls[j]->conf->name, nc->name) == 0) {
 				l = d.ls[j];
 				taken[j] = true;
+			}
+		}
+		/* Removed by an earlier reload and still stopping: the same
+		 * listener comes back once its group is gone, never a second
+		 * one beside it (two incarnations would overlap). */
+		for (size_t j = 0; j < d.nls && l == NULL; j++) {
+			if (!taken[j] && d.ls[j]->removed &&
+			    strcmp(d.ls[j]->conf->name, nc->name) == 0) {
+				l = d.ls[j];
+				taken[j] = true;
+				revived = true;
 			}
 		}
 		if (l == NULL) {
@@ -108,7 +120,17 @@ int daemon_reload(char **report)
 		lst_reconf(&l->m, nc);
 		output_configure(l->out, nc->name, nc->log_file,
 				 nc->log_max_size, nc->log_keep);
-		if (changed && lst_is_live(&l->m) && l->m.state != LST_STOPPING) {
+		ls[n++] = l;
+		if (revived) {
+			l->removed = false;
+			added++;
+			log_info("%s: added again by reload", nc->name);
+			if (nc->autostart && lst_is_live(&l->m))
+				lsn_event(l, EV_START, NULL); /* once stopped */
+			else if (nc->autostart)
+				l->m.want = true; /* started below */
+		} else if (changed && lst_is_live(&l->m) &&
+			   l->m.state != LST_STOPPING) {
 			log_info("%s: changed by reload: restarting", nc->name);
 			lsn_event(l, EV_RESTART, NULL);
 			restarted++;
@@ -118,7 +140,6 @@ int daemon_reload(char **report)
 			 * next start): its process, or its stop, is kept. */
 			kept++;
 		}
-		ls[n++] = l;
 	}
 	for (size_t j = 0; j < d.nls; j++) {
 		struct lsn *l = d.ls[j];
@@ -146,6 +167,7 @@ int daemon_reload(char **report)
 	retired = r;
 	retired[nretired++] = d.cfg;
 	d.cfg = cfg;
+	reload_gc(); /* at once, unless a removed listener still stops */
 
 	for (size_t i = 0; i < d.nls; i++) {
 		struct lsn *l = d.ls[i];

@@ -132,6 +132,41 @@ pd=$(listener_pid d) || fail "no pid for d"
 tr '\0' ' ' <"/proc/$pd/cmdline" | grep -q -- '--subject d.in' ||
 	fail "d did not start with its new command"
 
+# Removed, then added again while its old process still stops (it
+# ignores SIGTERM): one listener s, whose next process starts only once
+# the old one is gone.
+stubborn="[listener:s]
+command = sh -c 'trap \"\" TERM; exec sleep 600'
+subjects = s.in
+stop_timeout = 2s"
+nv_write_config "$conf" "[listener:a]
+command = $NV_LISTEN --stdout --subject a.in
+subjects = a.in
+$stubborn"
+assert_exit 0 nvctl reload
+wait_until 10 listener_pid s >/dev/null || fail "s never started"
+ps_old=$(listener_pid s)
+nv_write_config "$conf" "[listener:a]
+command = $NV_LISTEN --stdout --subject a.in
+subjects = a.in"
+assert_exit 0 nvctl reload
+assert_exit 2 nvctl status s
+pid_alive "$ps_old" || fail "s ($ps_old) did not ignore SIGTERM"
+nv_write_config "$conf" "[listener:a]
+command = $NV_LISTEN --stdout --subject a.in
+subjects = a.in
+$stubborn"
+assert_exit 0 nvctl reload
+grep -qxF "reloaded $conf: 1 added, 0 removed, 0 restarted, 1 kept" <<<"$NV_OUT" ||
+	fail "unexpected report when s comes back"
+assert_eq 1 "$(nvctl status --json | jq '[.listeners[] | select(.name == "s")] | length')" \
+	"entries for s in status"
+s_new() { local p; p=$(listener_pid s) && [[ $p != "$ps_old" ]]; }
+wait_until 10 s_new || fail "s did not start again"
+pid_alive "$ps_old" && fail "the old s ($ps_old) still runs beside the new one"
+grep -qF "s: added again by reload" "$NV_DIR/natsvisord.log" ||
+	fail "the log does not say s came back"
+
 tree=$(tree_pids "$NV_DAEMON_PID")
 nv_daemon_stop 20 || fail "natsvisord exit status $? after SIGTERM"
 for p in $tree; do
