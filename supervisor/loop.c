@@ -43,9 +43,11 @@ struct daemon d = { .ready_fd = -1, .daemon_fd = -1 };
 
 static uv_signal_t sig_chld, sig_term, sig_int, sig_hup;
 
-/* Delays of the ping schedule while starting: fast at first, so readiness
- * is seen within milliseconds of the subscription, then easing off. */
-#define FAST_PING_CAP_MS 25
+/* Delays of the ping schedule while starting: fast at first, then every
+ * few milliseconds, so that readiness is seen within milliseconds of the
+ * subscription however late it comes (a no-responders answer costs one
+ * round trip to the server). */
+#define FAST_PING_CAP_MS 5
 
 uint64_t now_ms(void)
 {
@@ -177,10 +179,15 @@ static void ping_schedule(struct lsn *l)
 	if (!d.connected || l->is_server || !lst_is_live(&l->m) ||
 	    l->m.state == LST_STOPPING)
 		return;
-	if (l->m.state == LST_STARTING)
+	if (l->m.state == LST_STARTING) {
 		delay = ping_fast_delay(l);
-	else
+	} else {
+		/* health_interval from the previous send, not from its
+		 * timeout: health_failures misses take that many intervals. */
+		uint64_t since = now_ms() - l->ping_sent;
 		delay = l->conf->health_interval_ms;
+		delay = since < delay ? delay - since : 0;
+	}
 	l->ping_id = 0;
 	uv_timer_start(&l->ping_timer, ping_on_timer, delay, 0);
 }

@@ -24,7 +24,9 @@ INTEGRATION_TESTS += \
 EXTRA_DIST += tests/integration/life-lib.sh
 # Health, readiness and gated publishing (issue 5; R12, R14, R16).
 INTEGRATION_TESTS += \
-	tests/integration/ready_nats.sh
+	tests/integration/ready_nats.sh \
+	tests/integration/ready_wait.sh \
+	tests/integration/ready_health.sh
 check_PROGRAMS += tests/integration/ready-probe
 tests_integration_ready_probe_SOURCES = tests/integration/ready-probe.c
 tests_integration_ready_probe_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread

@@ -1,17 +1,27 @@
 /*
- * ready-probe.c - a NATS subscriber for the readiness tests.
+ * ready-probe.c - a NATS subscriber and a minimal listener for the
+ * readiness tests.
  *
- *	ready-probe URL SUBJECT
+ *	ready-probe URL sub SUBJECT
+ *	ready-probe URL listen SUBJECT STAMPFILE
  *
- * Subscribes to SUBJECT, flushes, prints "subscribed" on stderr, then
+ * sub subscribes to SUBJECT, flushes, prints "subscribed" on stderr, then
  * prints every message as one line "SUBJECT PAYLOAD" on stdout (flushed
  * at once) until SIGTERM or SIGINT.  The tests read natsvisord's events
  * (natsvisor.<id>.event.>) with it.
+ *
+ * listen is the smallest correct listener: it subscribes to SUBJECT,
+ * flushes, writes the wall-clock time in nanoseconds to STAMPFILE, and
+ * then subscribes to $NATSVISOR_PING_SUBJECT, answering every ping with
+ * an empty reply.  The stamp is the moment the listener could become
+ * ready, for latency measurements; messages are printed as with sub.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nats/nats.h>
 
@@ -33,16 +43,47 @@ static void probe_on_msg(natsConnection *nc, natsSubscription *sub,
 	natsMsg_Destroy(msg);
 }
 
+/* Answer a ping: an empty reply means alive and ready. */
+static void probe_on_ping(natsConnection *nc, natsSubscription *sub,
+			  natsMsg *msg, void *closure)
+{
+	const char *reply = natsMsg_GetReply(msg);
+
+	if (reply != NULL)
+		natsConnection_Publish(nc, reply, NULL, 0);
+	natsMsg_Destroy(msg);
+}
+
+/* Write the wall-clock time in nanoseconds to PATH; 0 or -1. */
+static int probe_stamp(const char *path)
+{
+	struct timespec ts;
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(f, "%lld%09ld\n", (long long)ts.tv_sec, ts.tv_nsec);
+	return fclose(f);
+}
+
 int main(int argc, char **argv)
 {
 	natsConnection *nc = NULL;
 	natsOptions *o = NULL;
-	natsSubscription *sub = NULL;
+	natsSubscription *sub = NULL, *ping = NULL;
+	const char *ping_subject = getenv("NATSVISOR_PING_SUBJECT");
 	sigset_t set;
 	int sig, rc = 2;
+	int listen = argc == 5 && strcmp(argv[2], "listen") == 0;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: ready-probe URL SUBJECT\n");
+	if (!(argc == 4 && strcmp(argv[2], "sub") == 0) && !listen) {
+		fprintf(stderr, "usage: ready-probe URL sub SUBJECT\n"
+				"       ready-probe URL listen SUBJECT STAMPFILE\n");
+		return 2;
+	}
+	if (listen && (ping_subject == NULL || *ping_subject == '\0')) {
+		fprintf(stderr, "ready-probe: no NATSVISOR_PING_SUBJECT\n");
 		return 2;
 	}
 	/* Blocked before nats.c starts its threads: only sigwait sees them. */
@@ -55,17 +96,24 @@ int main(int argc, char **argv)
 	    natsOptions_SetMaxReconnect(o, -1) != NATS_OK ||
 	    natsOptions_SetReconnectWait(o, 100) != NATS_OK ||
 	    natsConnection_Connect(&nc, o) != NATS_OK ||
-	    natsConnection_Subscribe(&sub, nc, argv[2], probe_on_msg, NULL) !=
+	    natsConnection_Subscribe(&sub, nc, argv[3], probe_on_msg, NULL) !=
 		    NATS_OK ||
 	    natsSubscription_SetPendingLimits(sub, -1, -1) != NATS_OK ||
 	    natsConnection_Flush(nc) != NATS_OK) {
 		fprintf(stderr, "ready-probe: %s\n", nats_GetLastError(NULL));
 		goto out;
 	}
+	if (listen && (probe_stamp(argv[4]) < 0 ||
+		       natsConnection_Subscribe(&ping, nc, ping_subject,
+						probe_on_ping, NULL) != NATS_OK)) {
+		fprintf(stderr, "ready-probe: cannot listen\n");
+		goto out;
+	}
 	fprintf(stderr, "subscribed\n");
 	sigwait(&set, &sig);
 	rc = 0;
 out:
+	natsSubscription_Destroy(ping);
 	natsSubscription_Destroy(sub);
 	natsConnection_Destroy(nc);
 	natsOptions_Destroy(o);

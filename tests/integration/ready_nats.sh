@@ -33,7 +33,7 @@ EOT
 nctl() { "$NV_CTL" --nats "$NATS_URL" --instance "$ID" "$@"; }
 
 # Events from the start: the probe subscribes before the daemon exists.
-nv_spawn events "$PROBE" "$NATS_URL" "natsvisor.$ID.event.>"
+nv_spawn events "$PROBE" "$NATS_URL" sub "natsvisor.$ID.event.>"
 EVENTS=$NV_DIR/events.log
 wait_until 5 grep -q subscribed "$EVENTS" || fail "event probe not subscribed"
 
