@@ -8,6 +8,10 @@
  *  - missed pings count only while running and connected; while starting,
  *    only ready_timeout applies, and it is suspended while the daemon's own
  *    NATS connection is down (a broker outage never causes restarts);
+ *  - when that connection comes back, a running listener may not have
+ *    reconnected yet: for up to ready_timeout, until it answers ready, its
+ *    misses do not count and it is pinged as often as a starting one, so
+ *    readiness returns within milliseconds of its own reconnect;
  *  - every restart counts for the backoff and the restart limit, whether
  *    or not the incarnation ever answered a ping (a start that exits 0 at
  *    once under restart = always is a crash loop like any other); the
@@ -388,6 +392,7 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 		l->spawned_at = now;
 		l->ready_since = 0;
 		l->misses = 0;
+		l->recover_until = 0;
 		l->killed = false;
 		l->failed = false;
 		l->spawn_error = false;
@@ -430,6 +435,7 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 			l->misses = 0;
 			l->last_pong = now;
 			if (d->ready) {
+				l->recover_until = 0;
 				l->health = HEALTH_READY;
 				if (l->ready_since == 0)
 					l->ready_since = now;
@@ -457,6 +463,13 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 		}
 		if (l->state != LST_RUNNING || !l->connected)
 			return 0;
+		if (l->recover_until != 0 && now < l->recover_until) {
+			/* Not resubscribed yet after the outage. */
+			lst_reason(l, "pending: %s since NATS came back",
+				   d->no_responders ? "no responders" : "timeout");
+			return 0;
+		}
+		l->recover_until = 0;
 		l->misses++;
 		l->ready_since = 0;
 		{
@@ -508,6 +521,7 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 			return 0;
 		l->health = HEALTH_UNKNOWN;
 		l->misses = 0;
+		l->recover_until = 0;
 		l->ready_since = 0;
 		if (l->state == LST_STARTING)
 			l->deadline = 0; /* ready_timeout waits for the bus */
@@ -522,8 +536,14 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 			l->deadline = now + c->ready_timeout_ms;
 			return ACT_PING;
 		}
-		if (l->state == LST_RUNNING)
-			return ACT_PING;
+		if (l->state == LST_RUNNING) {
+			/* Readiness returns with a reply, not with our
+			 * connection: the listener may still be reconnecting. */
+			l->health = HEALTH_PENDING;
+			l->recover_until = now + c->ready_timeout_ms;
+			lst_reason(l, "NATS is back; waiting for a reply");
+			return ACT_PING | ACT_LOG | ACT_READY_CHANGED;
+		}
 		return 0;
 
 	default:
@@ -555,4 +575,11 @@ bool lst_cannot_become_ready(const struct lst *l)
 bool lst_is_live(const struct lst *l)
 {
 	return l->pid != 0 || l->pgid != 0;
+}
+
+bool lst_fast_pings(const struct lst *l, uint64_t now)
+{
+	return l->state == LST_STARTING ||
+	       (l->state == LST_RUNNING && l->recover_until != 0 &&
+		now < l->recover_until);
 }

@@ -95,6 +95,9 @@ struct lst {
 	uint64_t last_pong;
 	uint64_t deadline;  /* 0: none; else the loop arms a timer for it */
 	unsigned misses;    /* consecutive missed pings while running */
+	uint64_t recover_until; /* running, the bus is back, no ready reply
+			     * yet: misses do not count and pings are fast
+			     * until then (0: not recovering) */
 	unsigned backoff_k; /* consecutive restarts (for the delay) */
 	uint64_t *restarts; /* times of recent restarts, ring of max_restarts */
 	unsigned nrestarts_ring, ring_head;
@@ -131,6 +134,9 @@ bool lst_is_ready(const struct lst *l);
 bool lst_cannot_become_ready(const struct lst *l);
 /* A live process exists (starting, running, or stopping). */
 bool lst_is_live(const struct lst *l);
+/* Ping on the fast schedule: starting, or recovering after the daemon's
+ * connection came back, at NOW. */
+bool lst_fast_pings(const struct lst *l, uint64_t now);
 
 /* The delay before the K-th consecutive restart, jitter applied with R in
  * [0,1): min(max, initial * factor^(k-1)) * (1 + jitter * (2R - 1)). */

@@ -179,7 +179,7 @@ static void ping_schedule(struct lsn *l)
 	if (!d.connected || l->is_server || !lst_is_live(&l->m) ||
 	    l->m.state == LST_STOPPING)
 		return;
-	if (l->m.state == LST_STARTING) {
+	if (lst_fast_pings(&l->m, now_ms())) {
 		delay = ping_fast_delay(l);
 	} else {
 		/* health_interval from the previous send, not from its

@@ -26,7 +26,8 @@ EXTRA_DIST += tests/integration/life-lib.sh
 INTEGRATION_TESTS += \
 	tests/integration/ready_nats.sh \
 	tests/integration/ready_wait.sh \
-	tests/integration/ready_health.sh
+	tests/integration/ready_health.sh \
+	tests/integration/ready_outage.sh
 check_PROGRAMS += tests/integration/ready-probe
 tests_integration_ready_probe_SOURCES = tests/integration/ready-probe.c
 tests_integration_ready_probe_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread

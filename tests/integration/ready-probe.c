@@ -15,6 +15,11 @@
  * then subscribes to $NATSVISOR_PING_SUBJECT, answering every ping with
  * an empty reply.  The stamp is the moment the listener could become
  * ready, for latency measurements; messages are printed as with sub.
+ *
+ * Both reconnect for ever, 100 ms apart, unless READY_PROBE_MAX_RECONNECT
+ * gives a budget: then, as a client with a finite budget does, the probe
+ * gives up once the connection is closed for good, and exits 3.  A
+ * server that cannot be reached at start is an exit 2.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nats/nats.h>
 
@@ -41,6 +47,15 @@ static void probe_on_msg(natsConnection *nc, natsSubscription *sub,
 	fflush(stdout);
 	funlockfile(stdout);
 	natsMsg_Destroy(msg);
+}
+
+static volatile sig_atomic_t probe_closed;
+
+/* The connection is closed for good (reconnect budget spent): leave. */
+static void probe_on_closed(natsConnection *nc, void *closure)
+{
+	probe_closed = 1;
+	kill(getpid(), SIGTERM);
 }
 
 /* Answer a ping: an empty reply means alive and ready. */
@@ -73,6 +88,7 @@ int main(int argc, char **argv)
 	natsOptions *o = NULL;
 	natsSubscription *sub = NULL, *ping = NULL;
 	const char *ping_subject = getenv("NATSVISOR_PING_SUBJECT");
+	const char *budget = getenv("READY_PROBE_MAX_RECONNECT");
 	sigset_t set;
 	int sig, rc = 2;
 	int listen = argc == 5 && strcmp(argv[2], "listen") == 0;
@@ -93,7 +109,9 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (natsOptions_Create(&o) != NATS_OK ||
 	    natsOptions_SetURL(o, argv[1]) != NATS_OK ||
-	    natsOptions_SetMaxReconnect(o, -1) != NATS_OK ||
+	    natsOptions_SetMaxReconnect(o, budget ? atoi(budget) : -1) !=
+		    NATS_OK ||
+	    natsOptions_SetClosedCB(o, probe_on_closed, NULL) != NATS_OK ||
 	    natsOptions_SetReconnectWait(o, 100) != NATS_OK ||
 	    natsConnection_Connect(&nc, o) != NATS_OK ||
 	    natsConnection_Subscribe(&sub, nc, argv[3], probe_on_msg, NULL) !=
@@ -111,7 +129,9 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "subscribed\n");
 	sigwait(&set, &sig);
-	rc = 0;
+	rc = probe_closed ? 3 : 0;
+	if (probe_closed)
+		fprintf(stderr, "ready-probe: connection closed for good\n");
 out:
 	natsSubscription_Destroy(ping);
 	natsSubscription_Destroy(sub);

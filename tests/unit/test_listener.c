@@ -384,6 +384,54 @@ static void test_bus_outage(void)
 	pong(&l, true, 5001);
 	CHECK(lst_is_ready(&l));
 	CHECK_INT(l.pid, 5);
+	CHECK(!lst_fast_pings(&l, 5002));
+	lst_free(&l);
+
+	/* Back from an outage before the listener: its misses do not count
+	 * and it is pinged fast, until a ready reply or ready_timeout. */
+	conf_defaults();
+	lst_init(&l, &conf, 1);
+	lst_step(&l, EV_BUS_UP, NULL, 0);
+	lst_step(&l, EV_START, NULL, 0);
+	spawn(&l, 7, 0);
+	pong(&l, true, 10);
+	lst_step(&l, EV_BUS_DOWN, NULL, 100);
+	CHECK(!lst_fast_pings(&l, 150));
+	CHECK(lst_step(&l, EV_BUS_UP, NULL, 5000) & ACT_READY_CHANGED);
+	CHECK_INT(l.health, HEALTH_PENDING);
+	CHECK(!lst_is_ready(&l));
+	CHECK(lst_fast_pings(&l, 5001));
+	for (int i = 0; i < 20; i++)
+		CHECK_INT(miss(&l, true, 5001 + (uint64_t)i) &
+				  (ACT_SIGNAL_GROUP | ACT_READY_CHANGED),
+			  0);
+	CHECK_INT(l.misses, 0);
+	CHECK(strstr(l.reason, "no responders since NATS came back") != NULL);
+	pong(&l, false, 5100); /* "reconnecting": still fast */
+	CHECK(lst_fast_pings(&l, 5101));
+	CHECK_INT(l.health, HEALTH_NOT_READY);
+	pong(&l, true, 5110);
+	CHECK(lst_is_ready(&l));
+	CHECK(!lst_fast_pings(&l, 5111));
+	CHECK_INT(miss(&l, true, 10000) & ACT_READY_CHANGED, ACT_READY_CHANGED);
+	CHECK_INT(l.misses, 1);
+	lst_free(&l);
+
+	/* ... and when it never answers, misses count after ready_timeout. */
+	lst_init(&l, &conf, 1);
+	lst_step(&l, EV_BUS_UP, NULL, 0);
+	lst_step(&l, EV_START, NULL, 0);
+	spawn(&l, 8, 0);
+	pong(&l, true, 10);
+	lst_step(&l, EV_BUS_DOWN, NULL, 100);
+	lst_step(&l, EV_BUS_UP, NULL, 1000);
+	miss(&l, true, 1000 + conf.ready_timeout_ms - 1);
+	CHECK_INT(l.misses, 0);
+	CHECK(!lst_fast_pings(&l, 1000 + conf.ready_timeout_ms));
+	miss(&l, true, 1000 + conf.ready_timeout_ms);
+	miss(&l, true, 1000 + conf.ready_timeout_ms + 5000);
+	CHECK(miss(&l, true, 1000 + conf.ready_timeout_ms + 10000) &
+	      ACT_SIGNAL_GROUP);
 	lst_free(&l);
 
 	/* Started before the server: ready_timeout waits for the bus. */
