@@ -27,7 +27,9 @@ INTEGRATION_TESTS += \
 	tests/integration/ready_nats.sh \
 	tests/integration/ready_wait.sh \
 	tests/integration/ready_health.sh \
-	tests/integration/ready_outage.sh
+	tests/integration/ready_outage.sh \
+	tests/integration/ready_early.sh \
+	tests/integration/ready_budget.sh
 check_PROGRAMS += tests/integration/ready-probe
 tests_integration_ready_probe_SOURCES = tests/integration/ready-probe.c
 tests_integration_ready_probe_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread
