@@ -186,7 +186,7 @@ keys=$("$builddir/tests/conf/nvcheck" --keys) || { echo "docs.sh: nvcheck --keys
 daemonsec=$(section "$page" "DAEMON KEYS")
 listenersec=$(section "$page" "LISTENER KEYS")
 tab=$(printf '\t')
-while IFS=$tab read -r sect key type dflt bounds reload desc; do
+while IFS=$tab read -r sect key _ dflt _ reload _; do
 	check
 	if [[ $sect == natsvisor ]]; then
 		text=$daemonsec where="DAEMON KEYS" restart="needs a restart of natsvisord"

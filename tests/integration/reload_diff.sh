@@ -30,10 +30,9 @@ subjects = e.in
 EOT
 nv_daemon_start "$conf"
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s"
-for n in a b c d e; do
-	p=$(listener_pid $n) || fail "no pid for $n"
-	declare "pid_$n=$p"
-done
+pid_a=$(listener_pid a) || fail "no pid for a"
+pid_b=$(listener_pid b) || fail "no pid for b"
+pid_c=$(listener_pid c) || fail "no pid for c"
 c_group=$(tree_pids "$pid_c")
 [[ -n $c_group ]] || fail "c's sleep not found"
 
