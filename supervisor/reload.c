@@ -68,7 +68,9 @@ int daemon_reload(char **report)
 		*report = b.p;
 		return -1;
 	}
-	notify_send("RELOADING=1");
+	/* systemd wants the reload's start time with RELOADING=1. */
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
+		    (unsigned long long)now_ms() * 1000);
 	struct nv_config *cfg = config_load(d.config_path, &errs);
 	if (cfg == NULL) {
 		reload_failed(&errs, report);
