@@ -12,7 +12,8 @@ EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
 INTEGRATION_TESTS += tests/integration/reload_r05.sh \
 	tests/integration/reload_diff.sh \
 	tests/integration/reload_r01.sh \
-	tests/integration/reload_crlf.sh
+	tests/integration/reload_crlf.sh \
+	tests/integration/reload_instances.sh
 # Lifecycle engine (issue 4): restart policies, backoff, stopping, process
 # trees, PID 1, privileges, output capture.
 INTEGRATION_TESTS += \
