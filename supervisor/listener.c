@@ -544,6 +544,8 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 			lst_reason(l, "NATS is back; waiting for a reply");
 			return ACT_PING | ACT_LOG | ACT_READY_CHANGED;
 		}
+		if (l->health == HEALTH_UNKNOWN)
+			l->health = HEALTH_PENDING; /* no process to ask */
 		return 0;
 
 	default:

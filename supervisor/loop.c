@@ -223,6 +223,31 @@ void lsn_ping_now(struct lsn *l)
 	ping_send(l);
 }
 
+/* Copy the JSON string that starts at P (after its opening quote) into
+ * OUT: escapes are decoded (\u escapes and control bytes become '?'; the
+ * log escapes what is left when printing), and the copy ends at the
+ * closing quote, the end of the text, or when OUT is full. */
+static void reply_string(const char *p, char *out, size_t outlen)
+{
+	size_t n = 0;
+	for (; *p && *p != '"' && n + 1 < outlen; p++) {
+		char c = *p;
+		if (c == '\\' && p[1]) {
+			c = *++p;
+			if (c == 'u') {
+				for (int i = 0; i < 4 && p[1]; i++)
+					p++;
+				c = '?';
+			} else if (c == 'n' || c == 't' || c == 'r' ||
+				   c == 'b' || c == 'f') {
+				c = ' ';
+			}
+		}
+		out[n++] = (unsigned char)c < 0x20 ? '?' : c;
+	}
+	out[n] = '\0';
+}
+
 /* Does the reply's "subjects" list cover every configured subject?  The
  * reply is small JSON from the listener; we look for "subjects":[...] and
  * "ready":false without a full JSON parser, conservatively. */
@@ -247,14 +272,9 @@ static bool reply_parse(struct lsn *l, const char *data, size_t len,
 		if (strncmp(p, "false", 5) == 0) {
 			*ready = false;
 			char *r = strstr(tmp, "\"reason\"");
-			if (r && (r = strchr(r + 8, '"')) != NULL) {
-				char *e = strchr(r + 1, '"');
-				size_t n = e ? (size_t)(e - r - 1) : 0;
-				if (n >= sizeof(l->reply_reason))
-					n = sizeof(l->reply_reason) - 1;
-				memcpy(l->reply_reason, r + 1, n);
-				l->reply_reason[n] = '\0';
-			}
+			if (r && (r = strchr(r + 8, '"')) != NULL)
+				reply_string(r + 1, l->reply_reason,
+					     sizeof(l->reply_reason));
 			if (!l->reply_reason[0])
 				snprintf(l->reply_reason,
 					 sizeof(l->reply_reason),

@@ -434,6 +434,21 @@ static void test_bus_outage(void)
 	      ACT_SIGNAL_GROUP);
 	lst_free(&l);
 
+	/* Exited before the bus came up: its health is no longer unknown
+	 * once the bus is up (there is nothing to ask). */
+	conf_defaults();
+	conf.restart = NV_RESTART_NEVER;
+	lst_init(&l, &conf, 1);
+	lst_step(&l, EV_START, NULL, 0);
+	spawn(&l, 9, 0);
+	die(&l, exited(0), false, 50);
+	CHECK_INT(l.state, LST_EXITED);
+	CHECK_INT(l.health, HEALTH_UNKNOWN);
+	lst_step(&l, EV_BUS_UP, NULL, 100);
+	CHECK_INT(l.health, HEALTH_PENDING);
+	lst_free(&l);
+	conf_defaults();
+
 	/* Started before the server: ready_timeout waits for the bus. */
 	lst_init(&l, &conf, 1);
 	lst_step(&l, EV_START, NULL, 0);
