@@ -10,3 +10,16 @@ demo: all
 .PHONY: demo
 # natsvisor.ini: the annotated sample (every key, with its default).
 dist_sysconf_DATA = etc/natsvisor.ini
+# natsvisord.service: the systemd unit, with this build's paths.  Installed
+# into systemdunitdir, under the prefix by default (so that `make install
+# DESTDIR=...` and distcheck stay inside their trees); a package sets it
+# on make's command line, e.g. systemdunitdir=/lib/systemd/system.
+systemdunitdir = $(prefix)/lib/systemd/system
+systemdunit_DATA = etc/natsvisord.service
+EXTRA_DIST += etc/natsvisord.service.in
+CLEANFILES += etc/natsvisord.service
+etc/natsvisord.service: $(srcdir)/etc/natsvisord.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' \
+	    -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	    $(srcdir)/etc/natsvisord.service.in >$@.tmp && mv $@.tmp $@

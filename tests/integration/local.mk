@@ -34,7 +34,9 @@ INTEGRATION_TESTS += \
 	tests/integration/ready_loop200.sh \
 	tests/integration/ready_refused.sh \
 	tests/integration/ready_subjects.sh \
-	tests/integration/ready_cannot.sh
+	tests/integration/ready_cannot.sh \
+	tests/integration/ready_notify.sh \
+	tests/integration/ready_daemon.sh
 check_PROGRAMS += tests/integration/ready-probe
 tests_integration_ready_probe_SOURCES = tests/integration/ready-probe.c
 tests_integration_ready_probe_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread
