@@ -16,6 +16,7 @@
  */
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -876,10 +877,72 @@ static bool shutdown_may_stop(struct lsn *l)
 	return true;
 }
 
-/* Kill what is left of our children (adopted orphans) at the end. */
+/* Orphans left at shutdown get SIGTERM once, SIGKILL once after
+ * ORPHAN_KILL_MS, and the daemon stops waiting for them after
+ * ORPHAN_GIVEUP_MS (a process stuck in the kernel must not hold it). */
+#define ORPHAN_KILL_MS 2000
+#define ORPHAN_GIVEUP_MS 5000
+
+/* Send SIG to every child of ours (all adopted orphans by now).  Children
+ * are listed by /proc, which must be this PID namespace's: a /proc of
+ * another namespace (PID 1 without its own /proc mounted) names other
+ * processes, so then nothing is sent and false returned. */
+static bool orphans_signal(int sig)
+{
+	char path[64], self[32];
+	FILE *f;
+	int p, n = 0;
+	ssize_t len = readlink("/proc/self", self, sizeof(self) - 1);
+	if (len <= 0)
+		return false;
+	self[len] = '\0';
+	if (strtol(self, NULL, 10) != (long)getpid())
+		return false;
+	/* Orphans are adopted by the thread group leader, this thread. */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+		 (int)getpid(), (int)getpid());
+	if ((f = fopen(path, "re")) != NULL) {
+		while (fscanf(f, "%d", &p) == 1 && n++ < 100000) {
+			log_info("stopping orphan pid %d with SIG%s", p,
+				 signal_name(sig));
+			kill(p, sig);
+		}
+		fclose(f);
+		return true;
+	}
+	/* No children file (CONFIG_PROC_CHILDREN off): scan every process's
+	 * parent. */
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	if (dir == NULL)
+		return false;
+	while ((e = readdir(dir)) != NULL) {
+		char line[512];
+		if ((p = (int)strtol(e->d_name, NULL, 10)) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", p);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;
+		char *rp = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+		int ppid = 0;
+		fclose(f);
+		if (rp && sscanf(rp, ") %*c %d", &ppid) == 1 &&
+		    ppid == (int)getpid()) {
+			log_info("stopping orphan pid %d with SIG%s", p,
+				 signal_name(sig));
+			kill(p, sig);
+		}
+	}
+	closedir(dir);
+	return true;
+}
+
+/* Reap and stop what is left of our children (adopted orphans) at the
+ * end; true once there is nothing left to wait for. */
 static bool shutdown_orphans(void)
 {
 	static uint64_t first;
+	static int sent; /* the last signal sent to every orphan */
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
@@ -889,20 +952,18 @@ static bool shutdown_orphans(void)
 	uint64_t now = now_ms();
 	if (first == 0)
 		first = now;
-	/* Our remaining children are adopted orphans: TERM, then KILL. */
-	char path[64];
-	int sig = now - first > 2000 ? SIGKILL : SIGTERM;
-	FILE *f;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(),
-		 (int)getpid());
-	if ((f = fopen(path, "re")) != NULL) {
-		int p;
-		while (fscanf(f, "%d", &p) == 1) {
-			log_info("stopping orphan pid %d with SIG%s", p,
-				 signal_name(sig));
-			kill(p, sig);
-		}
-		fclose(f);
+	if (now - first >= ORPHAN_GIVEUP_MS) {
+		log_warnx("orphans survive SIGKILL; exiting without them");
+		return true;
+	}
+	int sig = now - first >= ORPHAN_KILL_MS ? SIGKILL : SIGTERM;
+	if (sent == sig)
+		return false;
+	sent = sig;
+	if (!orphans_signal(sig)) {
+		log_warnx("cannot list orphans to stop (/proc is not this PID "
+			  "namespace's); exiting without them");
+		return true;
 	}
 	return false;
 }

@@ -56,7 +56,7 @@ subjects     = p.in
 stop_timeout = 30s
 
 [listener:early]
-command      = $NV_LISTEN --stdout
+command      = sh -c 'sleep 1; exec $NV_LISTEN --stdout'
 subjects     = e.in
 autostart    = no
 stop_timeout = 2s

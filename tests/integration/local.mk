@@ -21,7 +21,11 @@ INTEGRATION_TESTS += \
 	tests/integration/life_exit.sh \
 	tests/integration/life_spawn.sh \
 	tests/integration/life_stop.sh \
-	tests/integration/life_requires.sh
+	tests/integration/life_requires.sh \
+	tests/integration/life_tree.sh \
+	tests/integration/life_pid1.sh \
+	tests/integration/life_privs.sh \
+	tests/integration/life_output.sh
 EXTRA_DIST += tests/integration/life-lib.sh
 # Health, readiness and gated publishing (issue 5; R12, R14, R16).
 INTEGRATION_TESTS += \
