@@ -1,0 +1,128 @@
+/*
+ * bench-listen.c: the small listener of the readiness benchmarks.
+ *
+ * Like bench-child it appends "PID NS\n" (CLOCK_MONOTONIC at main()) to
+ * ./starts and writes ./pid; then it connects to $NATS_URL, subscribes to
+ * $NATSVISOR_SUBJECTS (messages are dropped), and answers natsvisord's
+ * pings through the nvping helper: data subscriptions, flush, check, ping
+ * subscription last.  ./phases gets "PID MAIN CONNECTED SUBSCRIBED" (ns),
+ * to show where the time to readiness goes.  SIGTERM or SIGINT ends it.
+ *
+ * It uses nats.c's global message delivery, so a thousand of them do not
+ * need a thousand times four threads.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#include "nvping.h"
+
+#define BL_MAX_SUBS 16
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void put(const char *path, int flags, const char *line, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, line, len) < 0)
+		len = 0;
+	close(fd);
+}
+
+/* Data messages are not the point here: drop them. */
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+		   void *closure)
+{
+	nvping_confirm(nc, msg, true, NULL);
+	natsMsg_Destroy(msg);
+}
+
+int main(void)
+{
+	natsSubscription *subs[BL_MAX_SUBS];
+	natsConnection *nc = NULL;
+	natsOptions *opts = NULL;
+	struct timespec ts;
+	sigset_t set;
+	const char *url = getenv("NATS_URL");
+	const char *subjects = getenv("NATSVISOR_SUBJECTS");
+	char line[64], phases[128], *list, *tok, *save = NULL, *p;
+	int n = 0, sig, len;
+	int64_t t_conn, t_sub;
+	nvping *np;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	len = snprintf(line, sizeof line, "%ld %lld\n", (long)getpid(),
+		       (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+	put("starts", O_APPEND, line, (size_t)len);
+	put("pid.tmp", O_TRUNC, line, (size_t)len);
+	rename("pid.tmp", "pid");
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if ((np = nvping_new()) == NULL ||
+	    (list = strdup(subjects ? subjects : "bench.none")) == NULL) {
+		fprintf(stderr, "bench-listen: out of memory\n");
+		return 1;
+	}
+	if (natsOptions_Create(&opts) != NATS_OK ||
+	    natsOptions_SetURL(opts, url ? url : NATS_DEFAULT_URL) != NATS_OK ||
+	    natsOptions_SetMaxReconnect(opts, -1) != NATS_OK ||
+	    natsOptions_SetReconnectWait(opts, 100) != NATS_OK ||
+	    natsOptions_UseGlobalMessageDelivery(opts, true) != NATS_OK ||
+	    nvping_options(np, opts) != NATS_OK ||
+	    natsConnection_Connect(&nc, opts) != NATS_OK) {
+		fprintf(stderr, "bench-listen: cannot connect: %s\n",
+			nats_GetLastError(NULL));
+		return 1;
+	}
+	t_conn = mono_ns();
+	for (p = list; n < BL_MAX_SUBS &&
+	     (tok = strtok_r(p, " ", &save)) != NULL; p = NULL) {
+		if (natsConnection_Subscribe(&subs[n], nc, tok, on_msg, NULL) !=
+		    NATS_OK) {
+			fprintf(stderr, "bench-listen: %s: %s\n", tok,
+				nats_GetLastError(NULL));
+			return 1;
+		}
+		n++;
+	}
+	if (nvping_start(np, nc, subs, n) != NATS_OK) {
+		fprintf(stderr, "bench-listen: %s\n", nats_GetLastError(NULL));
+		return 1;
+	}
+	t_sub = mono_ns();
+	len = snprintf(phases, sizeof phases, "%ld %lld %lld %lld\n",
+		       (long)getpid(),
+		       (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
+		       (long long)t_conn, (long long)t_sub);
+	put("phases.tmp", O_TRUNC, phases, (size_t)len);
+	rename("phases.tmp", "phases");
+	sigwait(&set, &sig);
+	natsConnection_Close(nc);
+	nvping_free(np);
+	for (int i = 0; i < n; i++)
+		natsSubscription_Destroy(subs[i]);
+	natsConnection_Destroy(nc);
+	natsOptions_Destroy(opts);
+	free(list);
+	nats_CloseAndWait(2000);
+	return 0;
+}

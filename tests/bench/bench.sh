@@ -1,0 +1,572 @@
+#!/usr/bin/env bash
+# bench.sh: natsvisor against its peers, side by side in one run.
+#
+#   bench.sh [--quick] [--no-install] [--idle SECONDS] [--kills N]
+#            [--peer-kills N] [--out FILE]
+#
+# Measures natsvisor (natsvisord, natsvisorctl, natsvisor-listen) and the
+# supervisors users would otherwise pick -- supervisord, runit, s6 (with
+# and without a readiness fd) and daemontools -- on this machine in this
+# run, and prints one table: metric, natsvisor, each peer, and natsvisor's
+# ratio to the best peer of that row (lower is better everywhere).  The
+# raw figures go to FILE (default $top_builddir/bench-results.txt) and
+# FILE's .json sibling.  `make bench` runs it; `make check` runs --quick
+# through smoke.sh.
+#
+# As root, missing peers are installed from Debian with apt-get (never
+# started as services: each runs by hand in a scratch directory and is
+# stopped by pid).  Options:
+#   --quick        N = 10 instead of 100/1000, 3 kills, a 2 s idle window,
+#                  few repetitions: checks that everything works (no
+#                  figure of it means anything)
+#   --no-install   never run apt-get; a missing peer's column is empty
+#   --idle S       the idle-CPU window (default 60 s; all systems idle in
+#                  the same window)
+#   --kills N      kills per natsvisor restart series (default 60)
+#   --peer-kills N kill rounds over the peers (default 20)
+#   --out FILE     where the raw figures go
+set -euo pipefail
+
+: "${top_builddir:?set top_builddir}"
+: "${top_srcdir:?set top_srcdir}"
+bench_src=$top_srcdir/tests/bench
+
+QUICK=0 INSTALL=1 IDLE=60 KILLS=60 PEER_KILLS=20 OUT=
+while (($#)); do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--no-install) INSTALL=0 ;;
+	--idle) IDLE=$2; shift ;;
+	--kills) KILLS=$2; shift ;;
+	--peer-kills) PEER_KILLS=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h | --help) sed -n '2,/^set /p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+if ((QUICK)); then
+	SIZES=(10) IDLE=2 KILLS=3 PEER_KILLS=2 REPS=1 CHAOS_KILLS=3 PUBN=20
+	BIG=10
+else
+	SIZES=(100 1000) REPS=3 CHAOS_KILLS=20 PUBN=300 BIG=1000
+fi
+OUT=${OUT:-$top_builddir/bench-results.txt}
+T_BEGIN=$SECONDS
+
+# shellcheck source=../integration/lib.sh
+source "$top_srcdir/tests/integration/lib.sh"
+# shellcheck source=peers.sh
+source "$bench_src/peers.sh"
+
+BENCH_CHILD=$(realpath "$top_builddir/tests/bench/bench-child")
+BENCH_LISTEN=$(realpath "$top_builddir/tests/bench/bench-listen")
+NVBENCH=$(realpath "$top_builddir/tests/bench/nvbench")
+NV_DAEMON=$(realpath "$NV_DAEMON")
+NV_CTL=$(realpath "$NV_CTL")
+NV_LISTEN=$(realpath "$NV_LISTEN")
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+# --- the peers ---------------------------------------------------------------
+if ((INSTALL)) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+	missing=()
+	for p in supervisor runit s6 daemontools hyperfine; do
+		dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' ||
+			missing+=("$p")
+	done
+	if ((${#missing[@]})); then
+		say "installing from Debian: ${missing[*]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends "${missing[@]}" >&2 ||
+			{ apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -q --no-install-recommends \
+				"${missing[@]}" >&2; } || say "apt-get failed; going on"
+	fi
+fi
+PEERS=()
+for p in "${PEERS_ALL[@]}"; do
+	if peer_have "$p"; then PEERS+=("$p"); else say "$p: not installed, column left empty"; fi
+done
+HAVE_HYPERFINE=0
+command -v hyperfine >/dev/null && HAVE_HYPERFINE=1
+
+# --- scratch, server, results ------------------------------------------------
+# tmpfs when there is one: the listeners' fsyncs must not measure the disk.
+if [[ -z ${TMPDIR:-} && -d /dev/shm && -w /dev/shm ]]; then
+	export TMPDIR=/dev/shm
+fi
+nv_setup
+W=$NV_DIR
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+nats_start nats -js -sd "$W/js"
+: >"$OUT"
+
+# rec KEY SYSTEM VALUE: one raw figure.
+rec() {
+	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$OUT"
+}
+
+# dist: numbers on stdin -> "min med p90 max n".
+dist() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "- - - - 0"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		p = v[int(NR * 0.9 + 0.999999)]; if (p == "") p = v[NR]
+		printf "%.2f %.2f %.2f %.2f %d\n", v[1], m, p, v[NR], NR }'
+}
+
+# rec_dist KEY SYSTEM: numbers on stdin; records KEY (min/med/p90/max) and
+# KEY.med.
+rec_dist() {
+	local mn md p9 mx n
+	read -r mn md p9 mx n < <(dist)
+	rec "$1" "$2" "$mn/$md/$p9/$mx"
+	rec "$1.med" "$2" "$md"
+	rec "$1.n" "$2" "$n"
+}
+
+# mem_of PID...: "RSS_MiB PSS_MiB" summed over the pids.
+mem_of() {
+	local p rss=0 pss=0 k v
+	for p in "$@"; do
+		while read -r k v _; do
+			[[ $k == VmRSS: ]] && rss=$((rss + v))
+		done <"/proc/$p/status" 2>/dev/null || true
+		while read -r k v _; do
+			[[ $k == Pss: ]] && pss=$((pss + v))
+		done <"/proc/$p/smaps_rollup" 2>/dev/null || true
+	done
+	awk -v r="$rss" -v p="$pss" 'BEGIN { printf "%.1f %.1f\n", r / 1024, p / 1024 }'
+}
+
+# cpu_of PID...: utime+stime in clock ticks, summed.
+cpu_of() {
+	local p line rest t=0
+	local -a f
+	for p in "$@"; do
+		{ read -r line <"/proc/$p/stat"; } 2>/dev/null || continue
+		rest=${line##*) }
+		read -r -a f <<<"$rest"
+		t=$((t + f[11] + f[12]))
+	done
+	printf '%s\n' "$t"
+}
+
+# nv_conf FILE SOCK [TEXT]: a natsvisord configuration (stdin appended).
+nv_conf() {
+	{
+		printf '[natsvisor]\nnats_url = %s\ncontrol_socket = %s\ninstance_id = bench\n' \
+			"$NATS_URL" "$2"
+		cat
+	} >"$1"
+}
+
+# nv_listeners BASE N COMMAND [KEY=VALUE...]: N [listener:sNNNN] sections
+# running COMMAND in BASE/sNNNN.
+nv_listeners() {
+	local base=$1 n=$2 cmd=$3 i s kv
+	shift 3
+	for ((i = 0; i < n; i++)); do
+		printf -v s 's%04d' "$i"
+		mkdir -p "$base/$s"
+		printf '[listener:%s]\ncommand = %s\ndirectory = %s\nsubjects = bench.%s\n' \
+			"$s" "$cmd" "$base/$s" "$s"
+		for kv in "$@"; do printf '%s\n' "$kv"; done
+	done
+}
+
+# launch NAME BASE N SOCK -- CMD...: start a supervisor through nvbench
+# scale (SOCK may be ""); sets LPID and LOUT (nvbench's lines).
+launch() {
+	local name=$1 base=$2 n=$3 sock=$4
+	shift 5
+	local args=(-n "$n" -d "$base" -p "$W/$name.pid" -l "$W/$name.log" -t 180000)
+	[[ -n $sock ]] && args+=(-s "$sock")
+	"$NVBENCH" scale "${args[@]}" -- "$@" >"$W/$name.out"
+	LPID=$(<"$W/$name.pid")
+	nv_track "$LPID" "$name" "$W/$name.log"
+	LOUT=$(<"$W/$name.out")
+}
+
+# nv_stop PID: SIGTERM natsvisord (it stops its listeners) and wait.
+nv_stop() {
+	kill -TERM "$1" 2>/dev/null || true
+	wait_pid_gone "$1" 60 || { kill -KILL "$1" 2>/dev/null || true; }
+	return 0
+}
+
+# hf KEY SYSTEM RUNS CMD...: hyperfine's median of CMD, in ms.
+hf() {
+	local key=$1 sys=$2 runs=$3 j
+	shift 3
+	((HAVE_HYPERFINE)) || return 0
+	j=$W/hf.json
+	if hyperfine -N --warmup 3 --runs "$runs" --export-json "$j" \
+		"$(printf '%q ' "$@")" >/dev/null 2>&1; then
+		rec "$key" "$sys" "$(jq -r '.results[0].median * 1000 | . * 1000 | round / 1000' "$j")"
+	else
+		say "hyperfine failed: $*"
+	fi
+}
+
+say "results: $OUT (work directory $W)"
+
+# === 1. restart ===============================================================
+say "restart: natsvisor, static child, backoff_initial = 0"
+nv_conf "$W/nvA.ini" "$W/nvA.sock" < <(nv_listeners "$W/nvA" 1 "$BENCH_CHILD" \
+	'backoff_initial = 0' 'ready_timeout = 1h')
+launch nvA "$W/nvA" 1 "" -- "$NV_DAEMON" -c "$W/nvA.ini"
+nvA=$LPID
+"$NVBENCH" kills -r "$KILLS" -a 20 "nv:$W/nvA/s0000" >"$W/kills-nvA.txt"
+awk '$1 == "nv" && $2 != "timeout" { print $2 }' "$W/kills-nvA.txt" |
+	rec_dist restart.run.b0 natsvisor
+nv_stop "$nvA"
+
+say "restart: natsvisor, bench-listen, backoff_initial = 0 (running and ready)"
+nv_conf "$W/nvB.ini" "$W/nvB.sock" < <(nv_listeners "$W/nvB" 1 "$BENCH_LISTEN" \
+	'backoff_initial = 0')
+launch nvB "$W/nvB" 1 "$W/nvB.sock" -- "$NV_DAEMON" -c "$W/nvB.ini"
+nvB=$LPID
+"$NVBENCH" kills -r "$KILLS" -a 20 -u "$NATS_URL" \
+	"nvl:$W/nvB/s0000:$W/nvB.sock:s0000" >"$W/kills-nvB.txt"
+awk '$1 == "nvl" && $2 != "timeout" { print $2 }' "$W/kills-nvB.txt" |
+	rec_dist restart.runl.b0 natsvisor
+awk '$1 == "nvl" && $2 != "timeout" { print $3 }' "$W/kills-nvB.txt" |
+	rec_dist restart.ready.b0 natsvisor
+awk '$1 == "nvl" && $2 != "timeout" && $4 >= 0 { print $4 }' "$W/kills-nvB.txt" |
+	rec_dist control.pong_to_wait natsvisor
+# Where the time to readiness goes (bench-listen's ./phases, the observer).
+for f in 6:conn 7:sub 8:pong; do
+	awk -v c="${f%%:*}" '$1 == "nvl" && $2 != "timeout" && $c >= 0 { print $c }' \
+		"$W/kills-nvB.txt" | rec_dist "restart.phase.${f#*:}" natsvisor
+done
+
+say "restart: peers and natsvisor with default backoff, kill after 1.2 s up"
+nv_conf "$W/nvC.ini" "$W/nvC.sock" < <(nv_listeners "$W/nvC" 1 "$BENCH_LISTEN" \
+	'backoff_reset = 1s')
+launch nvC "$W/nvC" 1 "$W/nvC.sock" -- "$NV_DAEMON" -c "$W/nvC.ini"
+nvC=$LPID
+targets=("nvd:$W/nvC/s0000:$W/nvC.sock:s0000")
+declare -A R1PID=()
+for p in "${PEERS[@]}"; do
+	peer_tree "$p" "$W/r1-$p" 1
+done
+sleep 2 # the trees are 2 s old at launch, as in the peers' note
+for p in "${PEERS[@]}"; do
+	mapfile -t cmd < <(peer_cmd "$p" "$W/r1-$p")
+	launch "r1-$p" "$W/r1-$p" 1 "" -- "${cmd[@]}"
+	R1PID[$p]=$LPID
+	targets+=("$p:$W/r1-$p/s0000")
+done
+"$NVBENCH" kills -r "$PEER_KILLS" -a 1200 -u "$NATS_URL" "${targets[@]}" \
+	>"$W/kills-peers.txt"
+awk '$1 == "nvd" && $2 != "timeout" { print $2 }' "$W/kills-peers.txt" |
+	rec_dist restart.runl.def natsvisor
+awk '$1 == "nvd" && $2 != "timeout" { print $3 }' "$W/kills-peers.txt" |
+	rec_dist restart.ready.def natsvisor
+for p in "${PEERS[@]}"; do
+	awk -v p="$p" '$1 == p && $2 != "timeout" { print $2 }' "$W/kills-peers.txt" |
+		rec_dist restart.run.b0 "$p"
+	n=$(awk -v p="$p" '$1 == p && $2 == "timeout"' "$W/kills-peers.txt" | wc -l)
+	((n == 0)) || rec restart.timeouts "$p" "$n"
+done
+
+say "control at N=1"
+RUNS=30
+((QUICK)) && RUNS=3
+hf control.true natsvisor "$RUNS" /bin/true
+hf control.status.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" status s0000
+hf control.isready.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" is-ready s0000
+hf control.wait.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" wait-ready s0000
+for p in "${PEERS[@]}"; do
+	mapfile -t cmd < <(peer_status_cmd "$p" "$W/r1-$p" s0000)
+	runs=$RUNS
+	[[ $p == supervisord ]] && runs=$((RUNS > 10 ? 10 : RUNS))
+	hf control.status.1 "$p" "$runs" "${cmd[@]}"
+done
+[[ " ${PEERS[*]} " == *" s6-fd "* ]] &&
+	hf control.wait.1 s6-fd "$RUNS" s6-svwait -U "$W/r1-s6-fd/s0000"
+for p in "${PEERS[@]}"; do
+	peer_stop "${R1PID[$p]}" "$W/r1-$p"
+done
+nv_stop "$nvC"
+
+# === 4. gated publish (on nvB: one ready bench-listen) ========================
+say "gated publish"
+"$NVBENCH" pub -u "$NATS_URL" -s "$W/nvB.sock" -S bench.s0000 -i bench \
+	-N s0000 -c "$NV_CTL" -n "$PUBN" >"$W/pub.txt"
+plain=$(awk '$2 == "plain" { print $3 }' "$W/pub.txt")
+while read -r _ mode med p90 rate; do
+	[[ $med == - ]] || rec "pub.lat.$mode" natsvisor "$med"
+	[[ $med == - || $mode == plain ]] ||
+		rec "pub.added.$mode" natsvisor "$(awk -v a="$med" -v b="$plain" 'BEGIN { printf "%.3f", a - b }')"
+	rec "pub.rate.$mode" natsvisor "$rate"
+done <"$W/pub.txt"
+nv_stop "$nvB"
+
+# === 2. scale ================================================================
+# scale_peers N REP KEEP: every peer at N services; KEEP leaves them running.
+declare -A BIGPID=()
+scale_peers() {
+	local n=$1 rep=$2 keep=$3 p base line mem
+	for p in "${PEERS[@]}"; do
+		[[ $p == s6-fd ]] && continue
+		peer_tree "$p" "$W/sc$n-$rep-$p" "$n"
+	done
+	sleep 2
+	for p in "${PEERS[@]}"; do
+		[[ $p == s6-fd ]] && continue
+		base=$W/sc$n-$rep-$p
+		mapfile -t cmd < <(peer_cmd "$p" "$base")
+		launch "sc$n-$rep-$p" "$base" "$n" "" -- "${cmd[@]}"
+		line=$LOUT
+		say "  $p N=$n: $line"
+		[[ $line == spawned\ [0-9]* ]] && rec "scale.spawned.$n.r" "$p" "${line#spawned }"
+		if ((rep == 0)); then
+			# supervisord needs a moment after its last start
+			[[ $p == supervisord ]] && sleep 1
+			read -r -a mem < <(mem_of $(peer_sup_pids "$LPID"))
+			rec "scale.rss.$n" "$p" "${mem[0]}"
+			rec "scale.pss.$n" "$p" "${mem[1]}"
+		fi
+		if ((keep)); then
+			BIGPID[$p]=$LPID
+		else
+			peer_stop "$LPID" "$base"
+		fi
+	done
+}
+
+# scale_nv N REP KEEP HI: natsvisor at N, static child then bench-listen.
+NVBIG=
+scale_nv() {
+	local n=$1 rep=$2 keep=$3 hi=$4 base line mem
+	base=$W/sc$n-$rep-nvs
+	nv_conf "$base.ini" "$base.sock" < <(nv_listeners "$base" "$n" "$BENCH_CHILD" \
+		'ready_timeout = 1h')
+	sleep 0.5
+	launch "sc$n-$rep-nvs" "$base" "$n" "" -- "$NV_DAEMON" -c "$base.ini"
+	line=$LOUT
+	say "  natsvisor N=$n static: $line"
+	rec "scale.spawned.$n.r" natsvisor "${line#spawned }"
+	((rep == 0)) && {
+		read -r -a mem < <(mem_of "$LPID")
+		rec "scale.rss_static.$n" natsvisor "${mem[0]}"
+	}
+	nv_stop "$LPID"
+	base=$W/sc$n-$rep-nvl
+	nv_conf "$base.ini" "$base.sock" < <(nv_listeners "$base" "$n" "$BENCH_LISTEN" \
+		"health_interval = $hi")
+	launch "sc$n-$rep-nvl" "$base" "$n" "$base.sock" -- "$NV_DAEMON" -c "$base.ini"
+	line=$LOUT
+	say "  natsvisor N=$n bench-listen: ${line//$'\n'/, }"
+	rec "scale.spawned_l.$n.r" natsvisor "$(sed -n 's/^spawned //p' <<<"$line")"
+	rec "scale.ready.$n.r" natsvisor "$(sed -n 's/^ready \([0-9.]*\).*/\1/p' <<<"$line")"
+	if ((rep == 0)); then
+		read -r -a mem < <(mem_of "$LPID")
+		rec "scale.rss.$n" natsvisor "${mem[0]}"
+		rec "scale.pss.$n" natsvisor "${mem[1]}"
+	fi
+	if ((keep)); then
+		NVBIG=$LPID
+	else
+		nv_stop "$LPID"
+	fi
+}
+
+for n in "${SIZES[@]}"; do
+	reps=$REPS
+	((n >= 1000)) && reps=1
+	for ((r = 0; r < reps; r++)); do
+		keep=0
+		((n == BIG && r == reps - 1)) && keep=1
+		say "scale: N=$n, repetition $((r + 1))/$reps"
+		scale_nv "$n" "$r" "$keep" 10s
+		scale_peers "$n" "$r" "$keep"
+	done
+	for k in scale.spawned scale.spawned_l scale.ready; do
+		for s in natsvisor "${PEERS[@]}"; do
+			v=$(awk -F'\t' -v k="$k.$n.r" -v s="$s" '$1 == k && $2 == s { print $3 }' "$OUT" | dist)
+			read -r _ md _ _ cnt <<<"$v"
+			((cnt > 0)) && rec "$k.$n" "$s" "$(awk -v m="$md" 'BEGIN { printf "%.3f", m / 1000 }')"
+		done
+	done
+done
+
+# === idle CPU: every system at N=BIG in the same window =======================
+say "idle: a second natsvisord at health_interval = 1s"
+base=$W/idle-nv1
+nv_conf "$base.ini" "$base.sock" < <(nv_listeners "$base" "$BIG" "$BENCH_LISTEN" \
+	'health_interval = 1s')
+launch idle-nv1 "$base" "$BIG" "$base.sock" -- "$NV_DAEMON" -c "$base.ini"
+NV1=$LPID
+sleep 3
+declare -A IDLEPIDS=()
+IDLEPIDS[natsvisor]=$NVBIG
+IDLEPIDS[nv1]=$NV1
+for p in "${!BIGPID[@]}"; do
+	IDLEPIDS[$p]=$(peer_sup_pids "${BIGPID[$p]}" | tr '\n' ' ')
+done
+declare -A C0=()
+for s in "${!IDLEPIDS[@]}"; do
+	# shellcheck disable=SC2086
+	C0[$s]=$(cpu_of ${IDLEPIDS[$s]})
+done
+say "idle: ${IDLE} s window, ${#IDLEPIDS[@]} systems at once"
+sleep "$IDLE"
+hz=$(getconf CLK_TCK)
+for s in "${!IDLEPIDS[@]}"; do
+	# shellcheck disable=SC2086
+	c1=$(cpu_of ${IDLEPIDS[$s]})
+	v=$(awk -v d="$((c1 - C0[$s]))" -v hz="$hz" -v w="$IDLE" 'BEGIN { printf "%.3f", d / hz * 60 / w }')
+	case $s in
+	natsvisor)
+		rec idle.cpu.10s natsvisor "$v"
+		rec idle.ping_us.10s natsvisor "$(awk -v d="$((c1 - C0[$s]))" -v hz="$hz" -v w="$IDLE" -v n="$BIG" \
+			'BEGIN { printf "%.1f", d / hz / (n * w / 10) * 1e6 }')"
+		;;
+	nv1)
+		rec idle.cpu.1s natsvisor "$v"
+		rec idle.ping_us.1s natsvisor "$(awk -v d="$((c1 - C0[$s]))" -v hz="$hz" -v w="$IDLE" -v n="$BIG" \
+			'BEGIN { printf "%.1f", d / hz / (n * w) * 1e6 }')"
+		;;
+	*) rec idle.cpu "$s" "$v" ;;
+	esac
+done
+nv_stop "$NV1"
+
+say "control at N=$BIG"
+mid=$(printf 's%04d' $((BIG / 2)))
+nvsock=$W/sc$BIG-0-nvl.sock
+hf control.status.big natsvisor "$RUNS" "$NV_CTL" -s "$nvsock" status "$mid"
+hf control.isready.big natsvisor "$RUNS" "$NV_CTL" -s "$nvsock" is-ready "$mid"
+hf control.wait.big natsvisor "$RUNS" "$NV_CTL" -s "$nvsock" wait-ready "$mid"
+for p in "${!BIGPID[@]}"; do
+	mapfile -t cmd < <(peer_status_cmd "$p" "$W/sc$BIG-0-$p" "$mid")
+	runs=$RUNS
+	[[ $p == supervisord ]] && runs=$((RUNS > 5 ? 5 : RUNS))
+	hf control.status.big "$p" "$runs" "${cmd[@]}"
+done
+for p in "${!BIGPID[@]}"; do
+	peer_stop "${BIGPID[$p]}" "$W/sc$BIG-0-$p"
+done
+nv_stop "$NVBIG"
+
+# === 5. loss under chaos ======================================================
+say "chaos: 1000 msg/s, the listener killed $CHAOS_KILLS times"
+# A short AckWait (where natsvisor-listen has --ack-wait) lets JetStream
+# redeliver what a killed listener had not acknowledged sooner than 30 s.
+ackwait=
+"$NV_LISTEN" --help 2>&1 | grep -q -- --ack-wait && ackwait=' --ack-wait 1s'
+"$NVBENCH" mkstream -u "$NATS_URL" -n CHAOS -S chaos.durable
+{
+	for m in plain gate confirm durable; do
+		mkdir -p "$W/chaos/$m"
+		printf '[listener:c-%s]\nsubjects = chaos.%s\nbackoff_initial = 0\n' "$m" "$m"
+		printf 'directory = %s\n' "$W/chaos/$m"
+		if [[ $m == durable ]]; then
+			printf 'command = %s --inbox %s --durable bench --stream CHAOS --create%s\n' \
+				"$NV_LISTEN" "$W/chaos/$m/inbox" "$ackwait"
+		else
+			printf 'command = %s --inbox %s\n' "$NV_LISTEN" "$W/chaos/$m/inbox"
+		fi
+	done
+} | nv_conf "$W/nvX.ini" "$W/nvX.sock"
+nv_daemon_start "$W/nvX.ini"
+nvX=$NV_DAEMON_PID
+nvctl wait-ready --timeout 60s >/dev/null || fail "chaos listeners never ready"
+for m in plain gate confirm durable; do
+	line=$("$NVBENCH" chaos -u "$NATS_URL" -s "$W/nvX.sock" -S "chaos.$m" \
+		-N "c-$m" -m "$m" -b "$W/chaos/$m/inbox" -r 1000 -k "$CHAOS_KILLS" -i 250)
+	say "  $line"
+	read -r -a f <<<"$line"
+	rec "chaos.lost.$m" natsvisor "${f[7]}"
+	rec "chaos.sent.$m" natsvisor "${f[3]}"
+	rec "chaos.dup.$m" natsvisor "${f[9]}"
+	rec "chaos.errors.$m" natsvisor "${f[11]}"
+done
+nv_stop "$nvX"
+
+# === the table ================================================================
+rec meta.seconds - "$((SECONDS - T_BEGIN))"
+rec meta.peers - "${PEERS[*]}"
+jq -R -s 'split("\n") | map(select(length > 0) | split("\t") |
+	{metric: .[0], system: .[1], value: .[2]})' "$OUT" >"${OUT%.txt}.json"
+
+N1=${SIZES[0]}
+ROWS=(
+	"kill -9 → running, ms (min/med/p90/max)|restart.run.b0|restart.run.b0"
+	"  natsvisor: bench-listen, backoff 0|restart.runl.b0|restart.run.b0"
+	"  natsvisor: bench-listen, default backoff|restart.runl.def|restart.run.b0"
+	"kill -9 → ready (pong), backoff 0, ms|restart.ready.b0|-"
+	"  kill -9 → listener connected to NATS|restart.phase.conn|-"
+	"  kill -9 → listener subscribed (ping sub)|restart.phase.sub|-"
+	"  kill -9 → its first pong seen on the server|restart.phase.pong|-"
+	"kill -9 → ready (pong), default backoff, ms|restart.ready.def|-"
+	"start → all spawned, N=$N1, s|scale.spawned.$N1|scale.spawned.$N1"
+	"start → all spawned, N=$BIG, s|scale.spawned.$BIG|scale.spawned.$BIG"
+	"start → all spawned (bench-listen), N=$BIG, s|scale.spawned_l.$BIG|scale.spawned.$BIG"
+	"start → all ready, N=$N1, s|scale.ready.$N1|-"
+	"start → all ready, N=$BIG, s|scale.ready.$BIG|-"
+	"RSS, N=$BIG, MiB (peers: sum)|scale.rss.$BIG|scale.rss.$BIG"
+	"PSS, N=$BIG, MiB (peers: sum)|scale.pss.$BIG|scale.pss.$BIG"
+	"idle CPU, N=$BIG, s/min, health 10s|idle.cpu.10s|idle.cpu"
+	"idle CPU, N=$BIG, s/min, health 1s|idle.cpu.1s|idle.cpu"
+	"CPU per ping, µs (health 10s)|idle.ping_us.10s|-"
+	"CPU per ping, µs (health 1s)|idle.ping_us.1s|-"
+	"status NAME, N=1, ms|control.status.1|control.status.1"
+	"status NAME, N=$BIG, ms|control.status.big|control.status.big"
+	"is-ready NAME, N=1, ms|control.isready.1|control.status.1"
+	"is-ready NAME, N=$BIG, ms|control.isready.big|control.status.big"
+	"wait-ready (ready), N=1, ms|control.wait.1|control.wait.1"
+	"wait-ready (ready), N=$BIG, ms|control.wait.big|control.status.big"
+	"last pong → wait-ready returns, ms|control.pong_to_wait|-"
+	"(reference: /bin/true, exec floor), ms|control.true|-"
+	"publish+flush, plain nats.c, ms|pub.lat.plain|-"
+	"gated publish, natsvisorctl, ms|pub.lat.natsvisorctl|-"
+	"gated publish, control socket, ms|pub.lat.ctl|-"
+	"gated publish --confirm, socket, ms|pub.lat.ctl-confirm|-"
+	"NATS-side wait-ready + publish, ms|pub.lat.nats-side|-"
+	"added latency, natsvisorctl, ms|pub.added.natsvisorctl|-"
+	"added latency, NATS-side, ms|pub.added.nats-side|-"
+	"gated publish, msgs/s (natsvisorctl)|pub.rate.natsvisorctl|-"
+	"gated publish, msgs/s (socket, 1 in flight)|pub.rate.ctl|-"
+	"gated publish, msgs/s (socket, 32 in flight)|pub.rate.ctl-x32|-"
+	"NATS-side gated publish, msgs/s|pub.rate.nats-side|-"
+	"lost of ~$(awk -F'\t' '$1 == "chaos.sent.plain" { print $3 }' "$OUT"), no gate|chaos.lost.plain|-"
+	"lost, gated|chaos.lost.gate|-"
+	"lost, gated --confirm (+retry)|chaos.lost.confirm|-"
+	"lost, durable (JetStream)|chaos.lost.durable|-"
+)
+COLS=(natsvisor "${PEERS_ALL[@]}")
+printf '\n'
+{
+	printf 'metric'
+	for c in "${COLS[@]}"; do printf '\t%s' "$c"; done
+	printf '\tratio\n'
+	for row in "${ROWS[@]}"; do
+		IFS='|' read -r label key base <<<"$row"
+		printf '%s' "$label"
+		for c in "${COLS[@]}"; do
+			v=$(awk -F'\t' -v k="$key" -v s="$c" '$1 == k && $2 == s { v = $3 } END { print v }' "$OUT")
+			printf '\t%s' "${v:--}"
+		done
+		ratio=-
+		if [[ $base != - ]]; then
+			nvv=$(awk -F'\t' -v k="$key" '($1 == k ".med" || $1 == k) && $2 == "natsvisor" { v = $3 } END { print v }' "$OUT")
+			best=$(awk -F'\t' -v k="$base" '($1 == k ".med" || ($1 == k && $3 !~ /\//)) &&
+				$2 != "natsvisor" && $2 != "-" && $3 != "" {
+					if (b == "" || $3 + 0 < b + 0) { b = $3 }
+				} END { print b }' "$OUT")
+			if [[ -n $nvv && -n $best ]]; then
+				ratio=$(awk -v a="$nvv" -v b="$best" 'BEGIN {
+					if (b + 0 == 0) print (a + 0 == 0 ? "1.00" : "inf");
+					else printf "%.2f", a / b }')
+			fi
+		fi
+		printf '\t%s\n' "$ratio"
+	done
+} | column -t -s $'\t' -o '  '
+printf '\nratio: natsvisor / the best peer of the row (median where a cell has four figures).\n'
+printf 'raw figures: %s and %s; %s s in all.\n' "$OUT" "${OUT%.txt}.json" "$((SECONDS - T_BEGIN))"
