@@ -42,7 +42,16 @@ INTEGRATION_TESTS += \
 	tests/integration/ready_subjects.sh \
 	tests/integration/ready_cannot.sh \
 	tests/integration/ready_notify.sh \
-	tests/integration/ready_daemon.sh
+	tests/integration/ready_daemon.sh \
+	tests/integration/ready_node.sh
+# The Node.js examples of natsvisor-ping(7), run by ready_node.sh, which
+# installs the nats package into tests/node_modules of the build tree.
+EXTRA_DIST += listeners/examples/ping-listener.mjs \
+	listeners/examples/srv-listener.mjs
+clean-local: clean-node-examples
+clean-node-examples:
+	-rm -rf tests/node_modules tests/.npm-install.lock tests/node-examples.*
+.PHONY: clean-node-examples
 check_PROGRAMS += tests/integration/ready-probe
 tests_integration_ready_probe_SOURCES = tests/integration/ready-probe.c
 tests_integration_ready_probe_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread
