@@ -98,6 +98,16 @@ static void fmt_not_ready(struct buf *b, const struct lsn *l)
 	buf_add(b, "\n", 1);
 }
 
+/* One line naming L, which has not yet answered a ping sent after the
+ * publish request (a gate waits for that). */
+static void fmt_stale(struct buf *b, const struct lsn *l)
+{
+	buf_printf(b, "%s: %s, %s: no answer yet to a ping sent after the "
+		      "publish request\n",
+		   l->conf->name, lst_state_name(l->m.state),
+		   d.connected ? lst_health_name(l->m.health) : "unknown");
+}
+
 static void fmt_uptime(char *out, size_t len, const struct lsn *l, uint64_t now)
 {
 	if (lst_is_live(&l->m) && l->m.spawned_at)
@@ -505,10 +515,13 @@ static int gate_check(struct held *h, struct buf *why)
 				fmt_not_ready(why, l);
 				code = CTL_CANNOT;
 			} else if (!lsn_fresh(l, since)) {
-				if (lst_is_ready(&l->m))
+				if (lst_is_ready(&l->m)) {
 					lsn_ping_now(l);
-				else
+					fmt_stale(why, l);
+				} else {
+					lsn_ping_soon(l);
 					fmt_not_ready(why, l);
+				}
 				if (code == 0)
 					code = 1;
 			}
@@ -532,12 +545,14 @@ static int gate_check(struct held *h, struct buf *why)
 				any_possible = true;
 			if (lsn_fresh(m, since)) {
 				any_fresh = true;
-			} else if (m->m.state == LST_RUNNING) {
-				/* Every running member must be fresh: the
-				 * server may pick any of them. */
+			} else if (m->m.state == LST_RUNNING &&
+				   m->pong_ping_ns < since) {
+				/* Every running member must have answered
+				 * (ready or not): the server may pick any of
+				 * them, and must not pick a frozen one. */
 				stale = true;
 				lsn_ping_now(m);
-				fmt_not_ready(why, m);
+				fmt_stale(why, m);
 			}
 		}
 		if (!any_possible) {

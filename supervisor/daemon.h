@@ -91,6 +91,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 void lsn_event(struct lsn *l, enum lst_event ev,
 	       const struct lst_event_data *data);
 void lsn_ping_now(struct lsn *l);
+void lsn_ping_soon(struct lsn *l);
 bool lsn_fresh(const struct lsn *l, uint64_t since_ns);
 void daemon_mark_dirty(void);
 void daemon_shutdown(int code, const char *why);

@@ -43,6 +43,11 @@ extern char **environ;
 struct daemon d = { .ready_fd = -1, .daemon_fd = -1 };
 
 static uv_signal_t sig_chld, sig_term, sig_int, sig_hup;
+static uv_timer_t group_timer; /* polls leaderless groups, see groups_check */
+
+/* How often a process group whose main process is gone is looked at. */
+#define GROUP_POLL_MS 50
+static void group_poll_arm(void);
 
 /* Delays of the ping schedule while starting: fast at first, then every
  * few milliseconds, so that readiness is seen within milliseconds of the
@@ -202,6 +207,8 @@ static void ping_on_timer(uv_timer_t *t)
 		l->ping_id = 0;
 		lsn_event(l, EV_MISS, &ev);
 		ping_schedule(l);
+		if (cmd_wants_pongs())
+			daemon_mark_dirty(); /* a held publish may re-ping */
 		return;
 	}
 	if (d.connected)
@@ -222,6 +229,22 @@ void lsn_ping_now(struct lsn *l)
 	    (l->m.state != LST_STARTING && l->m.state != LST_RUNNING))
 		return;
 	ping_send(l);
+}
+
+/* A gated publish waits for L, which is running but not ready: ask again
+ * within GATE_REPING_MS instead of at the next health_interval, so that a
+ * listener that has recovered is seen at once (and one that has not is
+ * not asked more often than that). */
+#define GATE_REPING_MS 100
+void lsn_ping_soon(struct lsn *l)
+{
+	if (!d.connected || l->is_server || l->ping_id != 0 ||
+	    l->m.state != LST_RUNNING)
+		return;
+	if (!uv_is_active((uv_handle_t *)&l->ping_timer) ||
+	    uv_timer_get_due_in(&l->ping_timer) > GATE_REPING_MS)
+		uv_timer_start(&l->ping_timer, ping_on_timer, GATE_REPING_MS,
+			       0);
 }
 
 /* Copy the JSON string that starts at P (after its opening quote) into
@@ -652,6 +675,10 @@ static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
 			 m->pgid ? m->pgid : m->pid);
 		lsn_signal(l, SIGKILL);
 	}
+	/* The main process is gone: its group may end without a SIGCHLD. */
+	if ((acts & (ACT_SIGNAL_GROUP | ACT_KILL_GROUP)) && m->pid == 0 &&
+	    m->pgid != 0)
+		group_poll_arm();
 	if (acts & ACT_PING_STOP)
 		ping_stop(l);
 	if ((acts & ACT_PING) && !l->is_server) {
@@ -687,6 +714,39 @@ void lsn_event(struct lsn *l, enum lst_event ev,
 /* ------------------------------------------------------------------ */
 /* Reaping */
 
+/* Groups whose main process is gone: are they empty now?  True while
+ * one is not.  A member whose parent is not the daemon (its parent left
+ * the group with setsid and lives on) dies without a SIGCHLD to us, so
+ * this runs on a timer as well as after every reap. */
+static bool groups_check(void)
+{
+	bool pending = false;
+	for (size_t i = 0; i <= d.nls; i++) {
+		struct lsn *l = i < d.nls ? d.ls[i] : d.server;
+		if (l == NULL || l->m.pid != 0 || l->m.pgid == 0)
+			continue;
+		if (kill(-l->m.pgid, 0) < 0 && errno == ESRCH)
+			lsn_event(l, EV_GROUP_GONE, NULL);
+		else
+			pending = true;
+	}
+	return pending;
+}
+
+static void group_on_timer(uv_timer_t *t)
+{
+	if (!groups_check())
+		uv_timer_stop(t);
+}
+
+/* Look at leaderless groups every GROUP_POLL_MS until all are empty. */
+static void group_poll_arm(void)
+{
+	if (!uv_is_active((uv_handle_t *)&group_timer))
+		uv_timer_start(&group_timer, group_on_timer, GROUP_POLL_MS,
+			       GROUP_POLL_MS);
+}
+
 static void reap_all(void)
 {
 	int status;
@@ -718,13 +778,8 @@ static void reap_all(void)
 		lsn_event(l, EV_EXIT, &ev);
 		daemon_mark_dirty();
 	}
-	/* Groups whose leader is gone: are they empty now? */
-	for (size_t i = 0; i <= d.nls; i++) {
-		struct lsn *l = i < d.nls ? d.ls[i] : d.server;
-		if (l && l->m.pid == 0 && l->m.pgid != 0 &&
-		    kill(-l->m.pgid, 0) < 0 && errno == ESRCH)
-			lsn_event(l, EV_GROUP_GONE, NULL);
-	}
+	if (groups_check())
+		group_poll_arm();
 }
 
 static void on_sigchld(uv_signal_t *h, int sig)
@@ -1206,6 +1261,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	uv_idle_init(d.loop, &d.idle);
 	uv_timer_init(d.loop, &shutdown_timer);
 	uv_signal_init(d.loop, &sig_chld);
+	uv_timer_init(d.loop, &group_timer);
 	uv_signal_init(d.loop, &sig_term);
 	uv_signal_init(d.loop, &sig_int);
 	uv_signal_init(d.loop, &sig_hup);
@@ -1266,6 +1322,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 		argv_free(d.server_conf.argv);
 	}
 	uv_close((uv_handle_t *)&sig_chld, NULL);
+	uv_close((uv_handle_t *)&group_timer, NULL);
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	uv_close((uv_handle_t *)&sig_hup, NULL);

@@ -10,6 +10,8 @@
 #  - leaver's main process exits leaving a member of its group that
 #    ignores SIGTERM: the group is stopped (SIGKILL after stop_timeout)
 #    before the next incarnation starts, never overlapping it;
+#  - the same when the leftover's parent left the group (setsid) and lives
+#    on, so that its death sends the daemon no SIGCHLD (orphan2);
 #  - `natsvisorctl signal SIG NAME...` reaches every process of the group;
 #  - SIGTERM to natsvisord with stubborn and polite running: exit 0 within
 #    ~2.5 s, nothing left.
@@ -32,6 +34,21 @@ if [ -f $T/leaver.child ] && kill -0 "\$(cat $T/leaver.child)" 2>/dev/null; then
 fi
 echo x >>$T/leaver.spawns
 sh -c 'trap "" TERM; echo \$\$ >$T/leaver.child; exec sleep 1000' &
+sleep 0.3
+exit 1
+EOT
+cat >"$T/orphan2.sh" <<EOT
+#!/bin/sh
+# A child (perl) forks a grandchild that stays in the group and ignores
+# SIGTERM, then leaves the group itself with setsid and waits for it.
+echo x >>$T/orphan2.spawns
+perl -MPOSIX -e '
+	my \$pid = fork();
+	if (\$pid == 0) { \$SIG{TERM} = "IGNORE"; exec "sleep", "1000"; }
+	POSIX::setsid();
+	waitpid(\$pid, 0);
+	sleep 1000;
+' &
 sleep 0.3
 exit 1
 EOT
@@ -67,6 +84,12 @@ subjects        = l.in
 stop_timeout    = 1s
 backoff_initial = 10ms
 
+[listener:orphan2]
+command         = $T/orphan2.sh
+subjects        = o2.in
+stop_timeout    = 1s
+backoff_initial = 10ms
+
 [listener:sig]
 command  = $T/sig.sh
 subjects = sig.in
@@ -85,6 +108,11 @@ daemon_log_has 'leaver: sending SIGKILL to process group' ||
 child=$(<"$T/leaver.child")
 pid_alive "$child" && fail "leaver's leftover $child survived the stop"
 
+# The last member of the group is not our child: found all the same.
+twice() { [[ -f $T/orphan2.spawns ]] && (($(wc -l <"$T/orphan2.spawns") >= 2)); }
+wait_until 5 twice || fail "orphan2's group never ended (no second incarnation)"
+assert_exit 0 nvctl stop orphan2
+
 # --- signal reaches the group ------------------------------------------------
 wait_until 10 state_is sig starting || fail "sig not starting"
 have_both() { [[ -f $T/sig.got ]] && grep -qx main "$T/sig.got" && grep -qx child "$T/sig.got"; }
@@ -102,8 +130,8 @@ assert_exit 1 nvctl signal USR1 early
 # --- stubborn: SIGKILL after stop_timeout ------------------------------------
 wait_until 10 state_is stubborn starting || fail "stubborn not starting"
 pgid=$(listener_field stubborn pgid)
-members=$(pgrep -g "$pgid" | wc -l)
-((members >= 2)) || fail "stubborn's group has $members members"
+two_members() { (($(pgrep -g "$pgid" | wc -l) >= 2)); }
+wait_until 5 two_members || fail "stubborn's group never had two members"
 t0=$(now_ms)
 assert_exit 0 nvctl stop stubborn
 took=$(($(now_ms) - t0))
