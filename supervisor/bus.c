@@ -432,6 +432,11 @@ static int bus_options(const struct nv_config *cfg)
 		s = natsOptions_SetTimeout(o, 1000);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectBufSize(o, 8 * 1024 * 1024);
+	/* Write each ping and publish at once: nats.c's flusher thread
+	 * otherwise sleeps 1 ms before it writes, which a ping, a gated
+	 * publish and its flush marker would each pay. */
+	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetRetryOnFailedConnect(o, true,
 							bus_on_connected, NULL);
