@@ -6,8 +6,12 @@
  * replacing a file), and new/ is fsync'd so the rename itself survives a
  * crash.  Only then is the message "committed" (confirmed, or acked in
  * durable mode).  Names are unique per host, process and message; in
- * durable mode they are derived from stream and sequence, so a
- * redelivered message finds its earlier copy.
+ * durable mode the final name is derived from stream and sequence, so a
+ * redelivered message finds its earlier copy (in new/, or in cur/ where a
+ * reader may have moved it), and the rename, which never replaces, is the
+ * last guard against a second copy.  Temporary names stay unique, so a
+ * file left in tmp/ by a killed process is never in the way; such files
+ * are removed after 36 hours, as maildir prescribes.
  *
  * Commands are started with posix_spawn (the process has nats.c threads:
  * no fork-and-allocate) and get every descriptor above 2 closed, because
@@ -17,6 +21,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -24,8 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "deliver.h"
@@ -41,6 +48,24 @@ static int		 deliver_newfd = -1;	/* DIR/new */
 static int		 deliver_curfd = -1;	/* DIR/cur */
 static char		 deliver_host[128];	/* sanitised host name */
 static unsigned long long deliver_counter;
+
+#define DELIVER_TMP_MAX_AGE	(36 * 3600)	/* seconds, as maildir says */
+#define DELIVER_CUR_SETTLE	2		/* seconds: see deliver_cur_has */
+
+/*
+ * The stream sequences found in cur/ at the last scan, sorted.  A reader
+ * renames "js.S.N" to "js.S.N:2,FLAGS" with flags we cannot guess, so a
+ * lookup needs the directory listing; it is kept while cur/ is unchanged.
+ */
+static struct {
+	char		*stream;
+	uint64_t	*seqs;
+	size_t		 n;
+	size_t		 cap;
+	struct timespec	 mtime;		/* of cur/ when scanned */
+	time_t		 scanned;	/* wall clock at the scan */
+	bool		 valid;
+} deliver_cur;
 
 /* A growable byte buffer (stdout lines, inbox envelopes, environment). */
 struct deliver_buf {
@@ -288,6 +313,33 @@ deliver_init_host(void)
 	deliver_host[o] = '\0';
 }
 
+/* Remove files left in tmp/ (by killed writers) for 36 hours. */
+static void
+deliver_clean_tmp(void)
+{
+	struct dirent	*de;
+	struct stat	 sb;
+	time_t		 now = time(NULL);
+	DIR		*d;
+	int		 fd;
+
+	if ((fd = dup(deliver_tmpfd)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' ||
+		    fstatat(deliver_tmpfd, de->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(sb.st_mode))
+			continue;
+		if (sb.st_mtime + DELIVER_TMP_MAX_AGE < now)
+			unlinkat(deliver_tmpfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
 int
 deliver_init(enum deliver_mode mode, const char *arg, bool envelope,
     char **cause)
@@ -311,6 +363,7 @@ deliver_init(enum deliver_mode mode, const char *arg, bool envelope,
 	    (deliver_newfd = deliver_open_sub(arg, "new", cause)) == -1 ||
 	    (deliver_curfd = deliver_open_sub(arg, "cur", cause)) == -1)
 		return -1;
+	deliver_clean_tmp();
 	return 0;
 }
 
@@ -326,24 +379,29 @@ deliver_fini(void)
 	deliver_tmpfd = deliver_newfd = deliver_curfd = -1;
 	free(deliver_arg);
 	deliver_arg = NULL;
+	free(deliver_cur.stream);
+	free(deliver_cur.seqs);
+	memset(&deliver_cur, 0, sizeof deliver_cur);
 }
 
-/* The inbox file name of a message. */
+/* A unique maildir name (time, pid, counter, host). */
 static void
-deliver_name(const struct deliver_msg *m, char *name, size_t len)
+deliver_unique_name(char *name, size_t len)
 {
 	struct timeval	tv;
 
-	if (m->stream != NULL) {
-		/* Stream names contain no '.', so this cannot collide. */
-		snprintf(name, len, "js.%s.%llu", m->stream,
-		    (unsigned long long)m->seq);
-		return;
-	}
 	gettimeofday(&tv, NULL);
 	snprintf(name, len, "%lld.M%06ldP%ldQ%llu.%s", (long long)tv.tv_sec,
 	    (long)tv.tv_usec, (long)getpid(), ++deliver_counter,
 	    deliver_host);
+}
+
+/* The durable inbox name of stream's message seq. */
+static void
+deliver_js_name(const char *stream, uint64_t seq, char *name, size_t len)
+{
+	/* Stream names contain no '.', so this cannot collide. */
+	snprintf(name, len, "js.%s.%llu", stream, (unsigned long long)seq);
 }
 
 /* Write all of buf to fd. */
@@ -387,15 +445,34 @@ deliver_envelope_text(const struct deliver_msg *m, struct deliver_buf *b)
 	deliver_buf_puts(b, "\n");
 }
 
-/* tmp/NAME, fsync, rename into new/ without replacing, fsync new/. */
+/* fsync new/, so that a rename into it survives a crash. */
+static int
+deliver_sync_new(char *err, size_t errlen)
+{
+	if (fsync(deliver_newfd) == -1) {
+		snprintf(err, errlen, "new/: fsync: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * tmp/NAME, fsync, rename into new/ without replacing, fsync new/.  In
+ * durable mode the final name is the stream's, and finding it taken means
+ * an earlier delivery committed the message: 1, no second copy.
+ */
 static int
 deliver_inbox(const struct deliver_msg *m, char *err, size_t errlen)
 {
 	struct deliver_buf	 env = { 0 };
-	char			 name[256];
+	char			 name[256], final[256];
 	int			 fd, e;
 
-	deliver_name(m, name, sizeof name);
+	deliver_unique_name(name, sizeof name);
+	if (m->stream != NULL)
+		deliver_js_name(m->stream, m->seq, final, sizeof final);
+	else
+		memcpy(final, name, sizeof final);
 	if (deliver_envelope) {
 		deliver_envelope_text(m, &env);
 		if (env.oom) {
@@ -427,18 +504,16 @@ deliver_inbox(const struct deliver_msg *m, char *err, size_t errlen)
 		snprintf(err, errlen, "tmp/%s: %s", name, strerror(e));
 		return -1;
 	}
-	if (renameat2(deliver_tmpfd, name, deliver_newfd, name,
+	if (renameat2(deliver_tmpfd, name, deliver_newfd, final,
 	    RENAME_NOREPLACE) == -1) {
 		e = errno;
 		unlinkat(deliver_tmpfd, name, 0);
-		snprintf(err, errlen, "new/%s: %s", name, strerror(e));
+		if (e == EEXIST && m->stream != NULL)
+			return deliver_sync_new(err, errlen) == 0 ? 1 : -1;
+		snprintf(err, errlen, "new/%s: %s", final, strerror(e));
 		return -1;
 	}
-	if (fsync(deliver_newfd) == -1) {
-		snprintf(err, errlen, "new/: fsync: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return deliver_sync_new(err, errlen);
 }
 
 /* One JSON line on stdout, flushed. */
@@ -531,7 +606,10 @@ deliver_header_env(const struct deliver_hdr *h)
 	return s;
 }
 
-/* Build environ + NATS_SUBJECT, NATS_REPLY and NATS_HEADER_*. */
+/*
+ * Build environ + NATS_SUBJECT, NATS_REPLY, NATS_HEADER_*, and in durable
+ * mode NATS_STREAM, NATS_SEQUENCE and NATS_DELIVERED.
+ */
 static char **
 deliver_exec_env(const struct deliver_msg *m, size_t *nadded)
 {
@@ -540,7 +618,7 @@ deliver_exec_env(const struct deliver_msg *m, size_t *nadded)
 
 	while (environ[n] != NULL)
 		n++;
-	if ((envp = calloc(n + m->nhdrs + 3, sizeof *envp)) == NULL)
+	if ((envp = calloc(n + m->nhdrs + 6, sizeof *envp)) == NULL)
 		return NULL;
 	/* Our own variables first: getenv() finds the first match. */
 	if (asprintf(&envp[k], "NATS_SUBJECT=%s", m->subject) == -1)
@@ -550,6 +628,19 @@ deliver_exec_env(const struct deliver_msg *m, size_t *nadded)
 	    m->reply != NULL ? m->reply : "") == -1)
 		goto fail;
 	k++;
+	if (m->stream != NULL) {
+		if (asprintf(&envp[k], "NATS_STREAM=%s", m->stream) == -1)
+			goto fail;
+		k++;
+		if (asprintf(&envp[k], "NATS_SEQUENCE=%llu",
+		    (unsigned long long)m->seq) == -1)
+			goto fail;
+		k++;
+		if (asprintf(&envp[k], "NATS_DELIVERED=%llu",
+		    (unsigned long long)m->delivered) == -1)
+			goto fail;
+		k++;
+	}
 	for (i = 0; i < m->nhdrs; i++) {
 		if ((envp[k] = deliver_header_env(&m->hdrs[i])) == NULL)
 			goto fail;
@@ -567,11 +658,43 @@ fail:
 	return NULL;
 }
 
+/*
+ * Wait for pid; while it runs, call m->progress every m->progress_ms
+ * (a process descriptor makes the wait interruptible by a timeout).
+ */
+static int
+deliver_wait(const struct deliver_msg *m, pid_t pid, int *st)
+{
+	struct pollfd	pfd;
+	int		fd = -1, n;
+
+	if (m->progress != NULL && m->progress_ms > 0)
+		fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd != -1) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		while ((n = poll(&pfd, 1, (int)m->progress_ms)) != 1) {
+			if (n == 0)
+				m->progress(m->progress_arg);
+			else if (errno != EINTR)
+				break;
+		}
+		close(fd);
+	}
+	while (waitpid(pid, st, 0) == -1) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
 /* Run the command with the body on stdin; committed when it exits 0. */
 static int
 deliver_exec(const struct deliver_msg *m, char *err, size_t errlen)
 {
 	posix_spawn_file_actions_t	 fa;
+	posix_spawnattr_t		 attr;
+	sigset_t			 none, dfl;
 	char				*argv[] = { "sh", "-c", deliver_arg, NULL };
 	char				**envp;
 	size_t				 nadded = 0, i;
@@ -590,7 +713,23 @@ deliver_exec(const struct deliver_msg *m, char *err, size_t errlen)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[0], 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, envp);
+	/*
+	 * Our threads block SIGTERM/SIGINT and we ignore SIGPIPE; the
+	 * command gets the usual mask and dispositions, so that a stop
+	 * signal sent to the process group reaches it.
+	 */
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGINT);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[0]);
 	if (rc != 0) {
@@ -602,12 +741,10 @@ deliver_exec(const struct deliver_msg *m, char *err, size_t errlen)
 	/* A command that ignores its stdin gets EPIPE here: not an error. */
 	(void)deliver_write_all(p[1], m->data, m->len);
 	close(p[1]);
-	while (waitpid(pid, &st, 0) == -1) {
-		if (errno != EINTR) {
-			snprintf(err, errlen, "waitpid: %s", strerror(errno));
-			rc = -1;
-			goto out;
-		}
+	if (deliver_wait(m, pid, &st) == -1) {
+		snprintf(err, errlen, "waitpid: %s", strerror(errno));
+		rc = -1;
+		goto out;
 	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		rc = 0;
@@ -627,21 +764,160 @@ out:
 	return rc;
 }
 
+/* Parse "js.<stream>.<digits>" optionally followed by ':' into *seq. */
+static bool
+deliver_parse_js_name(const char *name, const char *stream, uint64_t *seq)
+{
+	size_t			 len = strlen(stream);
+	unsigned long long	 v = 0;
+	const char		*p;
+
+	if (strncmp(name, "js.", 3) != 0 || strncmp(name + 3, stream, len) ||
+	    name[3 + len] != '.')
+		return false;
+	p = name + 4 + len;
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (ULLONG_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (unsigned long long)(*p - '0');
+	}
+	if (*p != '\0' && *p != ':')
+		return false;
+	*seq = v;
+	return true;
+}
+
+/* qsort/bsearch order of stream sequences. */
+static int
+deliver_seq_cmp(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* List cur/ into deliver_cur for stream; false when it cannot be read. */
+static bool
+deliver_cur_scan(const char *stream, const struct stat *sb)
+{
+	struct dirent	*de;
+	uint64_t	*nseqs, seq;
+	DIR		*d;
+	int		 fd;
+
+	deliver_cur.valid = false;
+	deliver_cur.n = 0;
+	free(deliver_cur.stream);
+	if ((deliver_cur.stream = strdup(stream)) == NULL)
+		return false;
+	deliver_cur.mtime = sb->st_mtim;
+	deliver_cur.scanned = time(NULL);
+	if ((fd = dup(deliver_curfd)) == -1)
+		return false;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return false;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (!deliver_parse_js_name(de->d_name, stream, &seq))
+			continue;
+		if (deliver_cur.n == deliver_cur.cap) {
+			size_t ncap = deliver_cur.cap ? deliver_cur.cap * 2 :
+			    256;
+
+			nseqs = reallocarray(deliver_cur.seqs, ncap,
+			    sizeof *nseqs);
+			if (nseqs == NULL) {
+				closedir(d);
+				return false;
+			}
+			deliver_cur.seqs = nseqs;
+			deliver_cur.cap = ncap;
+		}
+		deliver_cur.seqs[deliver_cur.n++] = seq;
+	}
+	closedir(d);
+	if (deliver_cur.n > 0)
+		qsort(deliver_cur.seqs, deliver_cur.n, sizeof *deliver_cur.seqs,
+		    deliver_seq_cmp);
+	deliver_cur.valid = true;
+	return true;
+}
+
+/*
+ * Is stream's seq in cur/ under any suffix?  The listing is reused while
+ * cur/ keeps the modification time it had at the scan and that time was
+ * DELIVER_CUR_SETTLE seconds older than the scan: a rename made after the
+ * scan changes it (a coarse clock may round the new time down, but not
+ * by seconds).  Otherwise the directory is listed again.
+ */
+static bool
+deliver_cur_has(const char *stream, uint64_t seq)
+{
+	struct stat	sb;
+	bool		fresh;
+
+	if (fstat(deliver_curfd, &sb) == -1)
+		return false;
+	fresh = deliver_cur.valid && strcmp(deliver_cur.stream, stream) == 0 &&
+	    sb.st_mtim.tv_sec == deliver_cur.mtime.tv_sec &&
+	    sb.st_mtim.tv_nsec == deliver_cur.mtime.tv_nsec &&
+	    deliver_cur.mtime.tv_sec + DELIVER_CUR_SETTLE < deliver_cur.scanned;
+	if (!fresh && !deliver_cur_scan(stream, &sb))
+		return false;
+	return deliver_cur.n > 0 && bsearch(&seq, deliver_cur.seqs,
+	    deliver_cur.n, sizeof seq, deliver_seq_cmp) != NULL;
+}
+
+/* deliver_exists() with deliver_lock held. */
+static bool
+deliver_exists_locked(const char *stream, uint64_t seq)
+{
+	struct stat	sb;
+	char		name[256];
+
+	if (deliver_mode != DELIVER_INBOX)
+		return false;
+	deliver_js_name(stream, seq, name, sizeof name);
+	if (fstatat(deliver_newfd, name, &sb, 0) == 0 ||
+	    fstatat(deliver_curfd, name, &sb, 0) == 0)
+		return true;
+	return deliver_cur_has(stream, seq);
+}
+
+bool
+deliver_exists(const char *stream, uint64_t seq)
+{
+	bool	r;
+
+	pthread_mutex_lock(&deliver_lock);
+	r = deliver_exists_locked(stream, seq);
+	pthread_mutex_unlock(&deliver_lock);
+	return r;
+}
+
 int
 deliver_commit(const struct deliver_msg *m, char *err, size_t errlen)
 {
 	int	rc;
 
+	/* Commands are independent: run them outside the lock. */
+	if (deliver_mode == DELIVER_EXEC)
+		return deliver_exec(m, err, errlen);
 	pthread_mutex_lock(&deliver_lock);
 	switch (deliver_mode) {
 	case DELIVER_INBOX:
-		rc = deliver_inbox(m, err, errlen);
+		if (m->stream != NULL &&
+		    deliver_exists_locked(m->stream, m->seq))
+			rc = deliver_sync_new(err, errlen) == 0 ? 1 : -1;
+		else
+			rc = deliver_inbox(m, err, errlen);
 		break;
 	case DELIVER_STDOUT:
 		rc = deliver_stdout(m, err, errlen);
-		break;
-	case DELIVER_EXEC:
-		rc = deliver_exec(m, err, errlen);
 		break;
 	default:
 		snprintf(err, errlen, "no delivery");
@@ -650,42 +926,4 @@ deliver_commit(const struct deliver_msg *m, char *err, size_t errlen)
 	}
 	pthread_mutex_unlock(&deliver_lock);
 	return rc;
-}
-
-bool
-deliver_exists(const char *stream, uint64_t seq)
-{
-	struct deliver_msg	 m = { .stream = stream, .seq = seq };
-	struct dirent		*de;
-	struct stat		 sb;
-	char			 name[256];
-	size_t			 len;
-	DIR			*d;
-	int			 fd;
-	bool			 found = false;
-
-	if (deliver_mode != DELIVER_INBOX)
-		return false;
-	deliver_name(&m, name, sizeof name);
-	if (fstatat(deliver_newfd, name, &sb, 0) == 0 ||
-	    fstatat(deliver_curfd, name, &sb, 0) == 0)
-		return true;
-	/* A reader moved it to cur/ and may have added ":2,FLAGS". */
-	if ((fd = dup(deliver_curfd)) == -1)
-		return false;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return false;
-	}
-	rewinddir(d);
-	len = strlen(name);
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, name, len) == 0 &&
-		    de->d_name[len] == ':') {
-			found = true;
-			break;
-		}
-	}
-	closedir(d);
-	return found;
 }

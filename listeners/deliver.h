@@ -34,6 +34,11 @@ struct deliver_msg {
 	size_t			 nhdrs;
 	const char		*stream;	/* durable mode, else NULL */
 	uint64_t		 seq;		/* stream sequence when stream set */
+	uint64_t		 delivered;	/* delivery count when stream set */
+	/* exec: called every progress_ms while the command runs (or NULL) */
+	void			(*progress)(void *);
+	void			*progress_arg;
+	int64_t			 progress_ms;
 };
 
 /*
@@ -48,17 +53,19 @@ int	 deliver_init(enum deliver_mode mode, const char *arg, bool envelope,
 void	 deliver_fini(void);
 
 /*
- * Commit one message.  Thread-safe; deliveries are serialised.  Returns 0
- * once the message is durable (inbox: renamed into new/ and new/ synced;
- * stdout: written and flushed; exec: the command exited 0), else -1 with
- * a reason in err.
+ * Commit one message.  Thread-safe: inbox and stdout deliveries are
+ * serialised, commands run concurrently.  Returns 0 once the message is
+ * durable (inbox: renamed into new/ and new/ synced; stdout: written and
+ * flushed; exec: the command exited 0), 1 in durable inbox mode when the
+ * inbox already held it (a redelivery: no second copy is made), else -1
+ * with a reason in err.
  */
 int	 deliver_commit(const struct deliver_msg *m, char *err, size_t errlen);
 
 /*
  * Durable mode: true when the inbox already holds the message of stream
- * at seq (in new/ or cur/), so a redelivery is acknowledged without a
- * second copy.  Always false outside inbox mode.
+ * at seq, in new/ or in cur/ (also with a maildir ":2,FLAGS" suffix).
+ * Always false outside inbox mode.
  */
 bool	 deliver_exists(const char *stream, uint64_t seq);
 

@@ -30,6 +30,10 @@ tests_integration_listen_probe_SOURCES = tests/integration/listen-probe.c
 tests_integration_listen_probe_CPPFLAGS = $(LISTEN_CPPFLAGS)
 tests_integration_listen_probe_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
 tests_integration_listen_probe_LDADD = $(NATS_LIBS)
+check_PROGRAMS += tests/integration/js-publish
+tests_integration_js_publish_SOURCES = tests/integration/js-publish.c
+tests_integration_js_publish_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
+tests_integration_js_publish_LDADD = $(NATS_LIBS)
 
 LISTEN_TESTS = \
 	tests/integration/listen_basic.sh \
@@ -40,6 +44,14 @@ LISTEN_TESTS = \
 	tests/integration/listen_modes.sh \
 	tests/integration/listen_echo.sh \
 	tests/integration/listen_durable.sh
-TESTS += $(LISTEN_TESTS)
-EXTRA_DIST += $(LISTEN_TESTS) tests/integration/listen-lib.sh \
+# Durable delivery, handlers, back-pressure, clean stops, confirmation.
+DURABLE_TESTS = \
+	tests/integration/durable_redeliver.sh \
+	tests/integration/durable_exec.sh \
+	tests/integration/durable_backpressure.sh \
+	tests/integration/durable_drain.sh \
+	tests/integration/durable_confirm.sh \
+	tests/integration/durable_kill.sh
+TESTS += $(LISTEN_TESTS) $(DURABLE_TESTS)
+EXTRA_DIST += $(LISTEN_TESTS) $(DURABLE_TESTS) tests/integration/listen-lib.sh \
 	listeners/natsvisor-ping.pc.in

@@ -12,9 +12,13 @@
  * answers: a listener started before its server simply waits) and then
  * subscribes: data subjects first, a flush, the refused-subscription
  * check, the ping subject last.  Messages are committed on nats.c's
- * delivery threads; deliver.c serialises them.  On a signal main drains
- * the connection (pending messages are still committed) and waits for it
- * to close.
+ * delivery threads (deliver.c serialises inbox and stdout commits) or,
+ * with --jobs N, handed to N worker threads.  On a signal main drains the
+ * data subscriptions (every message received is still committed and
+ * acknowledged), waits for the workers, then drains the connection, which
+ * flushes the last acknowledgements and confirmations, and waits for it
+ * to close.  A message never committed is never acknowledged: JetStream
+ * redelivers it to the next incarnation.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +42,10 @@
 #define LISTEN_DRAIN_MS		30000
 #define LISTEN_LOG_MAX		200	/* bytes of untrusted text per item */
 #define LISTEN_MAX_SUBJECTS	256
+#define LISTEN_MAX_JOBS		1024
+#define LISTEN_MAX_PENDING	65536	/* messages per subscription */
+#define LISTEN_NAK_DELAY	1000	/* ms, doubled per delivery */
+#define LISTEN_NAK_DELAY_MAX	60000	/* ms */
 
 struct listen_opts {
 	const char	*subjects[LISTEN_MAX_SUBJECTS];
@@ -51,6 +59,11 @@ struct listen_opts {
 	const char	*durable;
 	const char	*stream;
 	bool		 create;
+	int		 jobs;			/* concurrent commands */
+	int64_t		 ack_wait;		/* ms; 0: the server's */
+	int64_t		 nak_delay;		/* ms */
+	int		 max_pending;		/* 0: unbounded */
+	int64_t		 max_backlog;		/* 0: no bound */
 };
 
 static struct listen_opts	 listen_opts;
@@ -59,6 +72,7 @@ static natsOptions		*listen_nopts;
 static natsSubscription		*listen_subs[LISTEN_MAX_SUBJECTS];
 static int			 listen_nsubs;
 static jsCtx			*listen_js;
+static int64_t			 listen_ack_wait;	/* ms, the consumer's */
 
 /* Shared between main and the session/nats threads. */
 static pthread_mutex_t		 listen_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -68,6 +82,7 @@ static bool			 listen_stopping;
 static bool			 listen_closed;
 static bool			 listen_session_done;
 static int			 listen_session_rc;
+static unsigned long		 listen_handed_back;	/* nak'ed when stopping */
 
 /* One "natsvisor-listen: ..." line on stderr, written at once. */
 static void __attribute__((format(printf, 1, 2)))
@@ -102,9 +117,13 @@ listen_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: natsvisor-listen [--subject SUBJ ...] [--queue GROUP]\n"
-	    "           [--inbox DIR [--envelope] | --exec CMD | --stdout]\n"
-	    "           [--durable NAME --stream STREAM [--create]]\n"
-	    "           [--server URL] [-h|--help] [--version]\n");
+	    "           [--inbox DIR [--envelope] | --exec CMD [--jobs N] | "
+	    "--stdout]\n"
+	    "           [--durable NAME --stream STREAM [--create "
+	    "[--ack-wait DUR]]\n"
+	    "            [--nak-delay DUR]]\n"
+	    "           [--max-pending N] [--max-backlog N] [--server URL]\n"
+	    "           [-h|--help] [--version]\n");
 }
 
 /* Split the whitespace-separated $NATSVISOR_SUBJECTS into the list. */
@@ -128,12 +147,59 @@ listen_subjects_from_env(void)
 	return 0;
 }
 
+/*
+ * A duration in milliseconds: a number with ms, s, m or h (a bare number
+ * is seconds); -1 when invalid.
+ */
+static int64_t
+listen_duration(const char *s)
+{
+	char		*end;
+	double		 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || v < 0 || *s == '-' || *s == '+')
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		;
+	else if (*end == '\0' || strcmp(end, "s") == 0)
+		v *= 1000;
+	else if (strcmp(end, "m") == 0)
+		v *= 60000;
+	else if (strcmp(end, "h") == 0)
+		v *= 3600000;
+	else
+		return -1;
+	if (v > 86400000.0 * 365)
+		return -1;
+	return (int64_t)v;
+}
+
+/* A whole number between min and max for option name; exits 2 if not. */
+static long long
+listen_number(const char *name, const char *s, long long min, long long max)
+{
+	char		*end;
+	long long	 v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+		listen_log("--%s: not a number from %lld to %lld: %s", name,
+		    min, max, s);
+		exit(2);
+	}
+	return v;
+}
+
 /* Parse the command line; exits 0 for --help/--version, 2 on misuse. */
 static void
 listen_parse(int argc, char **argv)
 {
 	enum { O_STDOUT = 256, O_ENVELOPE, O_SERVER, O_VERSION, O_DURABLE,
-	    O_STREAM, O_CREATE };
+	    O_STREAM, O_CREATE, O_ACK_WAIT, O_NAK_DELAY, O_MAX_PENDING,
+	    O_MAX_BACKLOG };
 	static const struct option longopts[] = {
 		{ "subject",	required_argument,	NULL, 's' },
 		{ "queue",	required_argument,	NULL, 'q' },
@@ -145,14 +211,23 @@ listen_parse(int argc, char **argv)
 		{ "durable",	required_argument,	NULL, O_DURABLE },
 		{ "stream",	required_argument,	NULL, O_STREAM },
 		{ "create",	no_argument,		NULL, O_CREATE },
+		{ "jobs",	required_argument,	NULL, 'j' },
+		{ "ack-wait",	required_argument,	NULL, O_ACK_WAIT },
+		{ "nak-delay",	required_argument,	NULL, O_NAK_DELAY },
+		{ "max-pending", required_argument,	NULL, O_MAX_PENDING },
+		{ "max-backlog", required_argument,	NULL, O_MAX_BACKLOG },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, O_VERSION },
 		{ NULL,		0,			NULL, 0 }
 	};
 	int	c, ndeliver = 0;
+	bool	jobs = false, ack_wait = false, nak_delay = false;
 
 	listen_opts.mode = DELIVER_INBOX;
-	while ((c = getopt_long(argc, argv, "s:q:i:e:h", longopts, NULL)) !=
+	listen_opts.jobs = 1;
+	listen_opts.nak_delay = LISTEN_NAK_DELAY;
+	listen_opts.max_pending = LISTEN_MAX_PENDING;
+	while ((c = getopt_long(argc, argv, "s:q:i:e:j:h", longopts, NULL)) !=
 	    -1) {
 		switch (c) {
 		case 's':
@@ -196,6 +271,38 @@ listen_parse(int argc, char **argv)
 		case O_CREATE:
 			listen_opts.create = true;
 			break;
+		case 'j':
+			listen_opts.jobs = (int)listen_number("jobs", optarg, 1,
+			    LISTEN_MAX_JOBS);
+			jobs = true;
+			break;
+		case O_ACK_WAIT:
+		case O_NAK_DELAY: {
+			int64_t ms = listen_duration(optarg);
+
+			if (ms <= 0) {
+				listen_log("--%s: not a positive duration "
+				    "(500ms, 30s, 2m): %s", c == O_ACK_WAIT ?
+				    "ack-wait" : "nak-delay", optarg);
+				exit(2);
+			}
+			if (c == O_ACK_WAIT) {
+				listen_opts.ack_wait = ms;
+				ack_wait = true;
+			} else {
+				listen_opts.nak_delay = ms;
+				nak_delay = true;
+			}
+			break;
+		}
+		case O_MAX_PENDING:
+			listen_opts.max_pending = (int)listen_number(
+			    "max-pending", optarg, 0, INT32_MAX);
+			break;
+		case O_MAX_BACKLOG:
+			listen_opts.max_backlog = listen_number("max-backlog",
+			    optarg, 0, INT64_MAX);
+			break;
 		case 'h':
 			listen_usage(stdout);
 			exit(0);
@@ -227,6 +334,18 @@ listen_parse(int argc, char **argv)
 	}
 	if (listen_opts.envelope && listen_opts.mode != DELIVER_INBOX) {
 		listen_log("--envelope applies to --inbox only");
+		exit(2);
+	}
+	if (jobs && listen_opts.mode != DELIVER_EXEC) {
+		listen_log("--jobs applies to --exec only");
+		exit(2);
+	}
+	if (ack_wait && !listen_opts.create) {
+		listen_log("--ack-wait applies to --create only");
+		exit(2);
+	}
+	if (nak_delay && listen_opts.durable == NULL) {
+		listen_log("--nak-delay applies to --durable only");
 		exit(2);
 	}
 	if ((listen_opts.durable != NULL) != (listen_opts.stream != NULL) ||
@@ -376,16 +495,16 @@ listen_setup_options(natsOptions **op)
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectJitter(o, LISTEN_JITTER,
 		    LISTEN_JITTER);
-	/* Messages are committed before they are taken off the queue. */
+	/* The ping subscription's bound; data ones get --max-pending. */
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPendingMsgs(o, 65536);
 	if (s == NATS_OK)
-		s = natsOptions_SetClosedCB(o, listen_closed_cb, NULL);
-	if (s == NATS_OK)
 		s = nvping_options(listen_ping, o);
-	if (s == NATS_OK)
+	if (s == NATS_OK) {
 		nvping_chain(listen_ping, listen_disconnected_cb,
 		    listen_reconnected_cb, listen_error_cb, NULL);
+		nvping_chain_closed(listen_ping, listen_closed_cb);
+	}
 	return s;
 }
 
@@ -424,10 +543,21 @@ listen_headers(natsMsg *msg, struct deliver_hdr **out)
 	return n;
 }
 
-/* Data message handler: commit, then confirm if asked to. */
+/* True once main has asked everything to stop. */
+static bool
+listen_is_stopping(void)
+{
+	bool	r;
+
+	pthread_mutex_lock(&listen_lock);
+	r = listen_stopping;
+	pthread_mutex_unlock(&listen_lock);
+	return r;
+}
+
+/* Core message: commit, then confirm if asked to. */
 static void
-listen_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-    void *closure)
+listen_handle_core(natsConnection *nc, natsMsg *msg)
 {
 	struct deliver_msg	 m = { 0 };
 	struct deliver_hdr	*hdrs;
@@ -448,33 +578,52 @@ listen_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 		listen_log("message on %s not committed: %s",
 		    listen_esc(e1, sizeof e1, m.subject),
 		    listen_esc(e2, sizeof e2, err));
-	s = nvping_confirm(nc, msg, rc == 0, rc == 0 ? NULL : err);
+	s = nvping_confirm(nc, msg, rc >= 0, rc >= 0 ? NULL : err);
 	if (s != NATS_OK)
 		listen_log_nats("confirm", s);
 	free(hdrs);
-	natsMsg_Destroy(msg);
+}
+
+/* The delay before a failed delivery number n comes back (doubling). */
+static int64_t
+listen_nak_delay(uint64_t n)
+{
+	int64_t	d = listen_opts.nak_delay;
+
+	while (n-- > 1 && d < LISTEN_NAK_DELAY_MAX)
+		d *= 2;
+	return d < LISTEN_NAK_DELAY_MAX ? d : LISTEN_NAK_DELAY_MAX;
+}
+
+/* A command still runs: keep JetStream from redelivering its message. */
+static void
+listen_in_progress(void *arg)
+{
+	natsStatus	s;
+
+	if ((s = natsMsg_InProgress(arg, NULL)) != NATS_OK)
+		listen_log_nats("in progress", s);
 }
 
 /*
- * JetStream message handler: commit unless the inbox already holds this
- * stream sequence (a redelivery after a crash between commit and ack),
- * then acknowledge.  A failed commit is negatively acknowledged, so the
- * server redelivers it.
+ * JetStream message: commit (deliver.c finds an earlier copy of this
+ * stream sequence and makes no second one), then acknowledge and confirm.
+ * A failed commit is negatively acknowledged with a growing delay, so the
+ * server redelivers it; it is not confirmed (it is not lost either).
  */
 static void
-listen_js_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-    void *closure)
+listen_handle_js(natsConnection *nc, natsMsg *msg)
 {
 	struct deliver_msg	 m = { 0 };
 	struct deliver_hdr	*hdrs = NULL;
 	jsMsgMetaData		*meta = NULL;
 	char			 err[512], e1[LISTEN_LOG_MAX], e2[LISTEN_LOG_MAX];
 	natsStatus		 s;
+	int64_t			 delay;
 	int			 rc;
 
 	if ((s = natsMsg_GetMetaData(&meta, msg)) != NATS_OK) {
 		listen_log_nats("message without JetStream metadata", s);
-		natsMsg_Destroy(msg);
 		return;
 	}
 	m.subject = natsMsg_GetSubject(msg);
@@ -485,27 +634,207 @@ listen_js_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 		m.data = "";
 	m.stream = meta->Stream;
 	m.seq = meta->Sequence.Stream;
-	if (deliver_exists(m.stream, m.seq))
-		rc = 0;
-	else {
-		m.nhdrs = listen_headers(msg, &hdrs);
-		m.hdrs = hdrs;
-		rc = deliver_commit(&m, err, sizeof err);
+	m.delivered = meta->NumDelivered;
+	if (listen_opts.mode == DELIVER_EXEC && listen_ack_wait > 0) {
+		m.progress = listen_in_progress;
+		m.progress_arg = msg;
+		m.progress_ms = listen_ack_wait / 2 > 0 ? listen_ack_wait / 2 : 1;
 	}
-	if (rc == 0)
-		s = natsMsg_Ack(msg, NULL);
-	else {
-		listen_log("%s sequence %llu not committed: %s",
+	m.nhdrs = listen_headers(msg, &hdrs);
+	m.hdrs = hdrs;
+	rc = deliver_commit(&m, err, sizeof err);
+	if (rc == 1)
+		listen_log("%s sequence %llu (delivery %llu) is already in the "
+		    "inbox: acknowledged, not copied",
 		    listen_esc(e1, sizeof e1, m.stream),
 		    (unsigned long long)m.seq,
-		    listen_esc(e2, sizeof e2, err));
-		s = natsMsg_Nak(msg, NULL);
+		    (unsigned long long)m.delivered);
+	if (rc >= 0) {
+		if ((s = natsMsg_Ack(msg, NULL)) != NATS_OK)
+			listen_log_nats("ack", s);
+		if ((s = nvping_confirm(nc, msg, true, NULL)) != NATS_OK)
+			listen_log_nats("confirm", s);
+	} else {
+		delay = listen_nak_delay(m.delivered);
+		listen_log("%s sequence %llu (delivery %llu) not committed: "
+		    "%s; redelivery in %lld ms",
+		    listen_esc(e1, sizeof e1, m.stream),
+		    (unsigned long long)m.seq,
+		    (unsigned long long)m.delivered,
+		    listen_esc(e2, sizeof e2, err), (long long)delay);
+		if ((s = natsMsg_NakWithDelay(msg, delay, NULL)) != NATS_OK)
+			listen_log_nats("nak", s);
 	}
-	if (s != NATS_OK)
-		listen_log_nats("ack", s);
 	free(hdrs);
 	jsMsgMetaData_Destroy(meta);
+}
+
+/*
+ * Handle one message on the calling thread, then free it.  Once stopping,
+ * a JetStream message not yet started is handed back at once (negative
+ * acknowledgement): the stream keeps it for the next incarnation, and the
+ * drain does not wait for a backlog of slow commands.  Core messages have
+ * no second chance and are all committed.
+ */
+static void
+listen_handle(natsConnection *nc, natsMsg *msg, bool js)
+{
+	natsStatus	s;
+
+	if (js && listen_is_stopping()) {
+		if ((s = natsMsg_Nak(msg, NULL)) != NATS_OK)
+			listen_log_nats("nak", s);
+		pthread_mutex_lock(&listen_lock);
+		listen_handed_back++;
+		pthread_mutex_unlock(&listen_lock);
+	} else if (js)
+		listen_handle_js(nc, msg);
+	else
+		listen_handle_core(nc, msg);
 	natsMsg_Destroy(msg);
+}
+
+/*
+ * The worker pool (--jobs N > 1): one hand-over slot.  The delivery
+ * thread waits while the slot is taken, so at most N messages run and
+ * one waits; the rest stay in the subscription's queue, where they count
+ * as backlog and are subject to --max-pending.
+ */
+static struct {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	pthread_t	*threads;
+	int		 nthreads;
+	natsMsg		*slot;
+	natsConnection	*slot_nc;
+	bool		 slot_js;
+	int		 active;	/* in the slot or running */
+	bool		 quit;
+} listen_pool = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+/* A worker: take the slot's message, handle it, repeat. */
+static void *
+listen_worker(void *arg)
+{
+	natsConnection	*nc;
+	natsMsg		*msg;
+	bool		 js;
+
+	pthread_mutex_lock(&listen_pool.lock);
+	for (;;) {
+		while (listen_pool.slot == NULL && !listen_pool.quit)
+			pthread_cond_wait(&listen_pool.cond, &listen_pool.lock);
+		if (listen_pool.slot == NULL)
+			break;
+		msg = listen_pool.slot;
+		nc = listen_pool.slot_nc;
+		js = listen_pool.slot_js;
+		listen_pool.slot = NULL;
+		pthread_cond_broadcast(&listen_pool.cond);
+		pthread_mutex_unlock(&listen_pool.lock);
+
+		listen_handle(nc, msg, js);
+		nvping_backlog_add(listen_ping, -1);
+
+		pthread_mutex_lock(&listen_pool.lock);
+		if (--listen_pool.active == 0)
+			pthread_cond_broadcast(&listen_pool.cond);
+	}
+	pthread_mutex_unlock(&listen_pool.lock);
+	return NULL;
+}
+
+/* Start the workers; -1 on failure. */
+static int
+listen_pool_start(int n)
+{
+	listen_pool.threads = calloc((size_t)n, sizeof *listen_pool.threads);
+	if (listen_pool.threads == NULL)
+		return -1;
+	for (; listen_pool.nthreads < n; listen_pool.nthreads++) {
+		if (pthread_create(&listen_pool.threads[listen_pool.nthreads],
+		    NULL, listen_worker, NULL) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Wait until no message is in the pool; false after timeout_ms. */
+static bool
+listen_pool_idle(int64_t timeout_ms)
+{
+	struct timespec	deadline;
+	bool		idle = true;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (time_t)(timeout_ms / 1000);
+	pthread_mutex_lock(&listen_pool.lock);
+	while (listen_pool.active > 0) {
+		if (pthread_cond_timedwait(&listen_pool.cond, &listen_pool.lock,
+		    &deadline) == ETIMEDOUT) {
+			idle = listen_pool.active == 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&listen_pool.lock);
+	return idle;
+}
+
+/* Stop and join the workers (the pool must be idle). */
+static void
+listen_pool_stop(void)
+{
+	int	i;
+
+	pthread_mutex_lock(&listen_pool.lock);
+	listen_pool.quit = true;
+	pthread_cond_broadcast(&listen_pool.cond);
+	pthread_mutex_unlock(&listen_pool.lock);
+	for (i = 0; i < listen_pool.nthreads; i++)
+		pthread_join(listen_pool.threads[i], NULL);
+	free(listen_pool.threads);
+	listen_pool.threads = NULL;
+	listen_pool.nthreads = 0;
+}
+
+/* Subscription handler: handle here, or hand over to a worker. */
+static void
+listen_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+    void *closure)
+{
+	bool	js = closure != NULL;
+
+	if (listen_pool.nthreads == 0) {
+		listen_handle(nc, msg, js);
+		return;
+	}
+	nvping_backlog_add(listen_ping, 1);
+	pthread_mutex_lock(&listen_pool.lock);
+	while (listen_pool.slot != NULL)
+		pthread_cond_wait(&listen_pool.cond, &listen_pool.lock);
+	listen_pool.slot = msg;
+	listen_pool.slot_nc = nc;
+	listen_pool.slot_js = js;
+	listen_pool.active++;
+	pthread_cond_broadcast(&listen_pool.cond);
+	pthread_mutex_unlock(&listen_pool.lock);
+}
+
+/*
+ * Bound the messages waiting in a subscription's queue (--max-pending):
+ * beyond it nats.c drops them and reports a slow consumer.
+ */
+static void
+listen_set_limits(natsSubscription *sub)
+{
+	if (listen_opts.max_pending > 0)
+		natsSubscription_SetPendingLimits(sub,
+		    listen_opts.max_pending, -1);
+	else
+		natsSubscription_SetPendingLimits(sub, -1, -1);
 }
 
 /*
@@ -539,6 +868,7 @@ listen_durable_subscribe(natsConnection *nc)
 		cc.AckPolicy = js_AckExplicit;
 		cc.DeliverPolicy = js_DeliverAll;
 		cc.FilterSubject = filter;
+		cc.AckWait = listen_opts.ack_wait * 1000000;	/* ns */
 		s = js_AddConsumer(&ci, listen_js, listen_opts.stream, &cc,
 		    NULL, &jerr);
 	} else
@@ -553,6 +883,8 @@ listen_durable_subscribe(natsConnection *nc)
 	}
 	subject = ci->Config != NULL && ci->Config->FilterSubject != NULL ?
 	    ci->Config->FilterSubject : filter;
+	if (ci->Config != NULL)
+		listen_ack_wait = ci->Config->AckWait / 1000000;
 	s = nvping_set_subjects(listen_ping, &subject, subject != NULL);
 	if (s == NATS_OK) {
 		jsSubOptions_Init(&so);
@@ -560,12 +892,13 @@ listen_durable_subscribe(natsConnection *nc)
 		so.Consumer = listen_opts.durable;
 		so.Queue = listen_opts.queue;
 		so.ManualAck = true;
+		/* A non-NULL closure marks JetStream deliveries. */
 		s = js_Subscribe(&listen_subs[0], listen_js, subject,
-		    listen_js_msg_cb, NULL, NULL, &so, &jerr);
+		    listen_msg_cb, listen_js, NULL, &so, &jerr);
 	}
 	if (s == NATS_OK) {
 		listen_nsubs = 1;
-		natsSubscription_SetPendingLimits(listen_subs[0], -1, -1);
+		listen_set_limits(listen_subs[0]);
 		listen_log("bound to consumer %s on stream %s%s%s",
 		    listen_esc(e, sizeof e, listen_opts.durable),
 		    listen_opts.stream, subject != NULL ? " for " : "",
@@ -575,18 +908,6 @@ listen_durable_subscribe(natsConnection *nc)
 		    natsStatus_GetText(s), (int)jerr);
 	jsConsumerInfo_Destroy(ci);
 	return s;
-}
-
-/* True once main has asked everything to stop. */
-static bool
-listen_is_stopping(void)
-{
-	bool	r;
-
-	pthread_mutex_lock(&listen_lock);
-	r = listen_stopping;
-	pthread_mutex_unlock(&listen_lock);
-	return r;
 }
 
 /*
@@ -652,7 +973,7 @@ listen_session(void *arg)
 			goto out;
 		}
 		listen_nsubs = i + 1;
-		natsSubscription_SetPendingLimits(listen_subs[i], -1, -1);
+		listen_set_limits(listen_subs[i]);
 		if (listen_opts.queue != NULL)
 			listen_log("subscribed to %s (queue %s)",
 			    listen_esc(e, sizeof e, subj),
@@ -669,6 +990,7 @@ listen_session(void *arg)
 		if (natsConnection_IsClosed(nc))
 			goto out;
 	}
+	nvping_set_max_backlog(listen_ping, listen_opts.max_backlog);
 	s = nvping_start(listen_ping, nc, listen_subs, listen_nsubs);
 	if (s != NATS_OK) {
 		if (!listen_is_stopping())
@@ -714,11 +1036,50 @@ listen_cleanup(void)
 	nats_CloseAndWait(2000);
 }
 
+/* Milliseconds left of the drain that began at start (at least 0). */
+static int64_t
+listen_left(const struct timespec *start)
+{
+	struct timespec	now;
+	int64_t		used;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	used = (int64_t)(now.tv_sec - start->tv_sec) * 1000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000000;
+	return used < LISTEN_DRAIN_MS ? LISTEN_DRAIN_MS - used : 0;
+}
+
+/*
+ * Drain the data subscriptions: the server stops sending, and every
+ * message already received goes through the handler (committed, then
+ * acknowledged or confirmed).  Failures (not connected) are logged; what
+ * was not committed is not acknowledged, so JetStream redelivers it.
+ */
+static void
+listen_drain_subs(const struct timespec *start)
+{
+	natsStatus	s;
+	int		i;
+
+	for (i = 0; i < listen_nsubs; i++) {
+		s = natsSubscription_DrainTimeout(listen_subs[i],
+		    listen_left(start) + 1);
+		if (s != NATS_OK)
+			listen_log_nats("drain", s);
+	}
+	for (i = 0; i < listen_nsubs; i++) {
+		s = natsSubscription_WaitForDrainCompletion(listen_subs[i],
+		    listen_left(start) + 1);
+		if (s != NATS_OK && s != NATS_ILLEGAL_STATE)
+			listen_log_nats("drain", s);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	pthread_t	 session;
-	struct timespec	 deadline;
+	struct timespec	 deadline, start;
 	sigset_t	 set;
 	natsStatus	 s;
 	char		*cause = NULL;
@@ -751,6 +1112,10 @@ main(int argc, char **argv)
 		listen_log_nats("options", s);
 		return 1;
 	}
+	if (listen_opts.jobs > 1 && listen_pool_start(listen_opts.jobs) == -1) {
+		listen_log("cannot start %d workers", listen_opts.jobs);
+		return 1;
+	}
 	if (pthread_create(&session, NULL, listen_session, NULL) != 0) {
 		listen_log("pthread_create: %s", strerror(errno));
 		return 1;
@@ -777,14 +1142,29 @@ main(int argc, char **argv)
 	pthread_mutex_unlock(&listen_lock);
 	listen_log("signal %d: draining", sig);
 
+	/* The session sees listen_stopping within one bounded flush. */
+	pthread_join(session, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	rc = 0;
-	s = natsConnection_DrainTimeout(listen_nc, LISTEN_DRAIN_MS);
+	listen_drain_subs(&start);
+	if (!listen_pool_idle(listen_left(&start))) {
+		/* Workers still busy: their messages stay unacknowledged. */
+		listen_log("drain did not finish in time: %d commands still "
+		    "running", listen_pool.active);
+		natsConnection_Close(listen_nc);
+		_exit(1);
+	}
+	listen_pool_stop();
+	if (listen_handed_back > 0)
+		listen_log("%lu messages not started handed back to the stream",
+		    listen_handed_back);
+	s = natsConnection_DrainTimeout(listen_nc, listen_left(&start) + 1);
 	if (s != NATS_OK) {
 		/* Not connected: drain is refused; close instead. */
 		natsConnection_Close(listen_nc);
 	}
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += LISTEN_DRAIN_MS / 1000 + 5;
+	deadline.tv_sec += listen_left(&start) / 1000 + 5;
 	pthread_mutex_lock(&listen_lock);
 	while (!listen_closed) {
 		if (pthread_cond_timedwait(&listen_cond, &listen_lock,
@@ -797,7 +1177,6 @@ main(int argc, char **argv)
 	pthread_mutex_unlock(&listen_lock);
 	if (rc != 0)
 		natsConnection_Close(listen_nc);
-	pthread_join(session, NULL);
 	listen_cleanup();
 	listen_log("stopped");
 	return rc;

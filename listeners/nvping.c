@@ -12,20 +12,24 @@
  * notices it, on the ping subscription's own delivery thread, so no extra
  * thread is needed and no nats.c call is made from a connection handler.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nvping.h"
 
 #define NVPING_FLUSH_MS		1000	/* bound on the flush after a reconnect */
+#define NVPING_FREE_WAIT_S	5	/* bound on nvping_free's waits */
 #define NVPING_REASON_MAX	200	/* bytes kept of any reason text */
 
 struct nvping {
 	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;		/* closed_seen, ping_done */
 	char			*subject;	/* ping subject or NULL */
 	char			*name;		/* NATSVISOR_NAME or NULL */
 	natsConnection		*nc;
@@ -47,11 +51,22 @@ struct nvping {
 	char			 app_reason[NVPING_REASON_MAX];
 	int64_t			 backlog;
 	int64_t			 slow_consumer;
+	int64_t			 sc_events;	/* slow-consumer errors seen */
+	int64_t			 busy;		/* taken, not yet committed */
+	int64_t			 max_backlog;	/* 0: no bound */
+	bool			 over_backlog;	/* above the bound, not drained */
 
 	natsConnectionHandler	 chain_disconnected;
 	natsConnectionHandler	 chain_reconnected;
 	natsErrHandler		 chain_error;
+	natsConnectionHandler	 chain_closed;
 	void			*chain_closure;
+
+	/* Teardown: nats.c calls the handlers and the ping callback on its
+	 * own threads, so nvping_free waits until they are done with np. */
+	bool			 handlers;	/* nvping_options was called */
+	bool			 closed_seen;	/* the closed handler ran */
+	bool			 ping_done;	/* the ping subscription ended */
 };
 
 /* A growable string for building JSON replies. */
@@ -142,6 +157,7 @@ nvping_new(void)
 	if ((np = calloc(1, sizeof *np)) == NULL)
 		return NULL;
 	pthread_mutex_init(&np->lock, NULL);
+	pthread_cond_init(&np->cond, NULL);
 	np->subject = nvping_getenv_dup("NATSVISOR_PING_SUBJECT");
 	np->name = nvping_getenv_dup("NATSVISOR_NAME");
 	np->connected = true;
@@ -151,6 +167,23 @@ nvping_new(void)
 	return np;
 }
 
+/* Wait (bounded) until *flag is set by another thread. */
+static void
+nvping_wait_flag(nvping *np, const bool *flag)
+{
+	struct timespec	deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += NVPING_FREE_WAIT_S;
+	pthread_mutex_lock(&np->lock);
+	while (!*flag) {
+		if (pthread_cond_timedwait(&np->cond, &np->lock, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&np->lock);
+}
+
 void
 nvping_free(nvping *np)
 {
@@ -158,9 +191,20 @@ nvping_free(nvping *np)
 
 	if (np == NULL)
 		return;
-	/* Destroy outside the lock: it waits for a running ping callback. */
-	if (np->ping != NULL)
+	/*
+	 * The ping callback may be running: end the subscription and wait
+	 * for nats.c to say its handler has returned for good.
+	 */
+	if (np->ping != NULL) {
+		if (!natsConnection_IsClosed(np->nc))
+			natsSubscription_Unsubscribe(np->ping);
+		nvping_wait_flag(np, &np->ping_done);
 		natsSubscription_Destroy(np->ping);
+	}
+	/* A closed connection still calls its disconnected and closed
+	 * handlers: wait for the last one. */
+	if (np->handlers && np->nc != NULL && natsConnection_IsClosed(np->nc))
+		nvping_wait_flag(np, &np->closed_seen);
 	for (i = 0; i < np->nsubjects; i++)
 		free(np->subjects[i]);
 	free(np->subjects);
@@ -169,6 +213,7 @@ nvping_free(nvping *np)
 		natsStatistics_Destroy(np->stats);
 	free(np->subject);
 	free(np->name);
+	pthread_cond_destroy(&np->cond);
 	pthread_mutex_destroy(&np->lock);
 	free(np);
 }
@@ -230,6 +275,11 @@ nvping_on_error(nvping *np, natsConnection *nc, natsStatus err)
 {
 	if (err == NATS_NOT_PERMITTED && nc != NULL)
 		nvping_check_last_error(np, nc);
+	if (err == NATS_SLOW_CONSUMER) {
+		pthread_mutex_lock(&np->lock);
+		np->sc_events++;
+		pthread_mutex_unlock(&np->lock);
+	}
 }
 
 /* Disconnected handler installed by nvping_options(). */
@@ -266,6 +316,32 @@ nvping_error_cb(natsConnection *nc, natsSubscription *sub, natsStatus err,
 		np->chain_error(nc, sub, err, np->chain_closure);
 }
 
+/* Closed handler installed by nvping_options(): the last handler call. */
+static void
+nvping_closed_cb(natsConnection *nc, void *closure)
+{
+	nvping	*np = closure;
+
+	if (np->chain_closed != NULL)
+		np->chain_closed(nc, np->chain_closure);
+	pthread_mutex_lock(&np->lock);
+	np->closed_seen = true;
+	pthread_cond_broadcast(&np->cond);
+	pthread_mutex_unlock(&np->lock);
+}
+
+/* The ping subscription's delivery has ended: no more ping callbacks. */
+static void
+nvping_ping_done_cb(void *closure)
+{
+	nvping	*np = closure;
+
+	pthread_mutex_lock(&np->lock);
+	np->ping_done = true;
+	pthread_cond_broadcast(&np->cond);
+	pthread_mutex_unlock(&np->lock);
+}
+
 natsStatus
 nvping_options(nvping *np, natsOptions *opts)
 {
@@ -277,7 +353,19 @@ nvping_options(nvping *np, natsOptions *opts)
 		    np);
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(opts, nvping_error_cb, np);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(opts, nvping_closed_cb, np);
+	if (s == NATS_OK)
+		np->handlers = true;
 	return s;
+}
+
+void
+nvping_chain_closed(nvping *np, natsConnectionHandler closed)
+{
+	pthread_mutex_lock(&np->lock);
+	np->chain_closed = closed;
+	pthread_mutex_unlock(&np->lock);
 }
 
 void
@@ -307,6 +395,23 @@ nvping_set_stats(nvping *np, int64_t backlog, int64_t slow_consumer)
 	pthread_mutex_lock(&np->lock);
 	np->backlog = backlog;
 	np->slow_consumer = slow_consumer;
+	pthread_mutex_unlock(&np->lock);
+}
+
+void
+nvping_backlog_add(nvping *np, int64_t delta)
+{
+	pthread_mutex_lock(&np->lock);
+	np->busy += delta;
+	pthread_mutex_unlock(&np->lock);
+}
+
+void
+nvping_set_max_backlog(nvping *np, int64_t max)
+{
+	pthread_mutex_lock(&np->lock);
+	np->max_backlog = max > 0 ? max : 0;
+	np->over_backlog = false;
 	pthread_mutex_unlock(&np->lock);
 }
 
@@ -389,14 +494,28 @@ nvping_sub_counts(nvping *np, int64_t *backlog, int64_t *dropped)
 static void
 nvping_reply_json(nvping *np, struct nvping_buf *b)
 {
-	char		 num[64];
+	char		 num[64], over[NVPING_REASON_MAX];
 	const char	*reason = NULL;
-	int64_t		 backlog, dropped;
+	int64_t		 backlog, dropped, events;
 	bool		 ready;
 	int		 i;
 
 	nvping_sub_counts(np, &backlog, &dropped);
 	pthread_mutex_lock(&np->lock);
+	backlog += np->busy;
+	if (np->backlog >= 0)
+		backlog = np->backlog;
+	events = np->slow_consumer >= 0 ? np->slow_consumer : np->sc_events;
+	/* Not ready above the bound; ready again once half drained. */
+	if (np->max_backlog > 0) {
+		if (backlog > np->max_backlog)
+			np->over_backlog = true;
+		else if (backlog <= np->max_backlog / 2)
+			np->over_backlog = false;
+	}
+	snprintf(over, sizeof over, "backlog %lld (bound %lld, ready again "
+	    "at %lld)", (long long)backlog, (long long)np->max_backlog,
+	    (long long)(np->max_backlog / 2));
 	if (np->refused)
 		reason = np->refused_reason;
 	else if (!np->connected ||
@@ -407,11 +526,9 @@ nvping_reply_json(nvping *np, struct nvping_buf *b)
 	else if (!np->app_ready)
 		reason = np->app_reason[0] != '\0' ? np->app_reason :
 		    "not ready";
+	else if (np->over_backlog)
+		reason = over;
 	ready = reason == NULL;
-	if (np->backlog >= 0)
-		backlog = np->backlog;
-	if (np->slow_consumer >= 0)
-		dropped = np->slow_consumer;
 
 	nvping_buf_puts(b, ready ? "{\"ready\":true" : "{\"ready\":false");
 	if (!ready) {
@@ -432,8 +549,10 @@ nvping_reply_json(nvping *np, struct nvping_buf *b)
 	}
 	snprintf(num, sizeof num, "],\"backlog\":%lld", (long long)backlog);
 	nvping_buf_puts(b, num);
-	snprintf(num, sizeof num, ",\"slow_consumer\":%lld}",
-	    (long long)dropped);
+	snprintf(num, sizeof num, ",\"slow_consumer\":%lld",
+	    (long long)events);
+	nvping_buf_puts(b, num);
+	snprintf(num, sizeof num, ",\"dropped\":%lld}", (long long)dropped);
 	nvping_buf_puts(b, num);
 	pthread_mutex_unlock(&np->lock);
 }
@@ -465,11 +584,11 @@ nvping_start(nvping *np, natsConnection *nc, natsSubscription **subs,
 	uint64_t	 n;
 	int		 i;
 
-	if (np->subject == NULL)
-		return NATS_OK;
 	if (np->ping != NULL)
 		return NATS_ILLEGAL_STATE;
 	np->nc = nc;
+	if (np->subject == NULL)
+		return NATS_OK;
 	if (nsubs > 0) {
 		if ((np->subs = calloc((size_t)nsubs, sizeof *np->subs)) ==
 		    NULL)
@@ -497,8 +616,12 @@ nvping_start(nvping *np, natsConnection *nc, natsSubscription **subs,
 	if ((s = natsConnection_Flush(nc)) != NATS_OK)
 		return s;
 	nvping_check_last_error(np, nc);
-	return natsConnection_Subscribe(&np->ping, nc, np->subject,
+	s = natsConnection_Subscribe(&np->ping, nc, np->subject,
 	    nvping_ping_cb, np);
+	if (s == NATS_OK)
+		s = natsSubscription_SetOnCompleteCB(np->ping,
+		    nvping_ping_done_cb, np);
+	return s;
 }
 
 natsStatus
@@ -527,24 +650,67 @@ nvping_set_subjects(nvping *np, const char *const *subjects, int n)
 	return NATS_OK;
 }
 
+/*
+ * True when s can be published to: printable, no white space, no
+ * wildcard token, no empty token, and at least two tokens (so the
+ * classic value "1" is never taken for a subject).
+ */
+static bool
+nvping_is_subject(const char *s)
+{
+	const char	*p, *tok = s;
+	bool		 dot = false;
+
+	if (s == NULL || *s == '\0' || strlen(s) > 1024)
+		return false;
+	for (p = s;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (p == tok)
+				return false;
+			if (p - tok == 1 && (*tok == '*' || *tok == '>'))
+				return false;
+			if (*p == '\0')
+				break;
+			dot = true;
+			tok = p + 1;
+		} else if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
+	}
+	return dot;
+}
+
+const char *
+nvping_confirm_subject(natsMsg *msg)
+{
+	const char	*v = NULL, *reply;
+
+	if (natsMsgHeader_Get(msg, NVPING_CONFIRM_HEADER, &v) != NATS_OK)
+		return NULL;
+	if (nvping_is_subject(v))
+		return v;
+	/* A JetStream delivery's reply subject is its acknowledgement. */
+	reply = natsMsg_GetReply(msg);
+	if (reply == NULL || *reply == '\0' ||
+	    strncmp(reply, "$JS.ACK.", 8) == 0)
+		return NULL;
+	return reply;
+}
+
 bool
 nvping_wants_confirm(natsMsg *msg)
 {
-	const char	*v = NULL, *reply = natsMsg_GetReply(msg);
-
-	if (reply == NULL || *reply == '\0')
-		return false;
-	return natsMsgHeader_Get(msg, NVPING_CONFIRM_HEADER, &v) == NATS_OK;
+	return nvping_confirm_subject(msg) != NULL;
 }
 
 natsStatus
 nvping_confirm(natsConnection *nc, natsMsg *msg, bool ok, const char *reason)
 {
-	struct nvping_buf	b = { 0 };
-	char			r[NVPING_REASON_MAX];
-	natsStatus		s;
+	struct nvping_buf	 b = { 0 };
+	char			 r[NVPING_REASON_MAX];
+	const char		*to;
+	natsStatus		 s;
 
-	if (!nvping_wants_confirm(msg))
+	if ((to = nvping_confirm_subject(msg)) == NULL)
 		return NATS_OK;
 	if (ok)
 		nvping_buf_puts(&b, "{\"committed\":true}");
@@ -558,8 +724,7 @@ nvping_confirm(natsConnection *nc, natsMsg *msg, bool ok, const char *reason)
 		free(b.p);
 		return NATS_NO_MEMORY;
 	}
-	s = natsConnection_Publish(nc, natsMsg_GetReply(msg), b.p,
-	    (int)b.len);
+	s = natsConnection_Publish(nc, to, b.p, (int)b.len);
 	free(b.p);
 	return s;
 }

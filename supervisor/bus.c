@@ -309,8 +309,11 @@ static void bus_do_publish(struct bus_cmd *c)
 	for (int i = 0; s == NATS_OK && i < c->nheaders; i++)
 		s = natsMsgHeader_Add(m, c->headers[2 * i],
 				      c->headers[2 * i + 1]);
+	/* The confirm subject also goes in the header: a JetStream delivery's
+	 * reply subject is its ack subject, so a durable listener finds the
+	 * publisher's subject only there. */
 	if (s == NATS_OK && c->confirm)
-		s = natsMsgHeader_Set(m, "Natsvisor-Confirm", "1");
+		s = natsMsgHeader_Set(m, "Natsvisor-Confirm", reply);
 	if (s == NATS_OK)
 		s = natsConnection_PublishMsg(bus.nc, m);
 	natsMsg_Destroy(m);

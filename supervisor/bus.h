@@ -62,7 +62,8 @@ int bus_start(uv_loop_t *loop, const struct nv_config *cfg, bus_event_cb cb,
 void bus_ping(const char *subject, uint64_t id);
 
 /* Publish; then BUS_FLUSHED(id) once the server has it.  With CONFIRM, the
- * message carries Natsvisor-Confirm: 1 and the reply subject <inbox>.c<id>.
+ * message carries the reply subject <inbox>.c<id> and the same subject as
+ * the value of its Natsvisor-Confirm header.
  * HEADERS may be NULL. */
 void bus_publish(uint64_t id, const char *subject, const void *data,
 		 size_t len, const struct bus_header *headers, int nheaders,

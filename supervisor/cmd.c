@@ -152,9 +152,20 @@ static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
 			   (int)w, l->conf->name, lst_state_name(l->m.state),
 			   health, pid, up, l->m.restarts_total, ex);
 		if (l->spawn_err[0] && l->m.spawn_error)
-			buf_printf(b, "spawn error: %s\n", l->spawn_err);
+			buf_printf(b, "spawn error: %s", l->spawn_err);
 		else
-			buf_printf(b, "%s\n", l->m.reason);
+			buf_printf(b, "%s", l->m.reason);
+		/* Back-pressure, when the latest pong reported any. */
+		if (l->backlog > 0 || l->slow_consumer > 0 || l->dropped > 0)
+			buf_printf(b, "%s[backlog %lld, slow consumer %lld, "
+				   "dropped %lld]", l->m.reason[0] ? " " : "",
+				   (long long)(l->backlog > 0 ? l->backlog : 0),
+				   (long long)(l->slow_consumer > 0
+						       ? l->slow_consumer
+						       : 0),
+				   (long long)(l->dropped > 0 ? l->dropped
+							      : 0));
+		buf_add(b, "\n", 1);
 	}
 	if (!d.last_reload_ok)
 		buf_printf(b, "last reload failed: %s\n", d.last_reload);
@@ -171,6 +182,15 @@ static void json_strv(struct buf *b, char *const *v, size_t n)
 		buf_json_str(b, v[i]);
 	}
 	buf_add(b, "]", 1);
+}
+
+/* ,"KEY":V, or null when V is negative (unknown). */
+static void json_counter(struct buf *b, const char *key, int64_t v)
+{
+	if (v >= 0)
+		buf_printf(b, ",\"%s\":%lld", key, (long long)v);
+	else
+		buf_printf(b, ",\"%s\":null", key);
 }
 
 static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
@@ -214,6 +234,10 @@ static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
 		buf_printf(b, "null");
 	buf_printf(b, ",\"ping_subject\":");
 	buf_json_str(b, l->is_server ? NULL : l->ping_subject);
+	/* As reported by the latest pong; null when it did not say. */
+	json_counter(b, "backlog", l->backlog);
+	json_counter(b, "slow_consumer", l->slow_consumer);
+	json_counter(b, "dropped", l->dropped);
 	buf_printf(b, ",\"argv\":");
 	json_strv(b, c->argv, argc);
 	buf_printf(b, ",\"subjects\":");

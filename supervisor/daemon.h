@@ -44,6 +44,10 @@ struct lsn {
 	unsigned fast_step;          /* position in the starting ping schedule */
 	char ping_subject[256];
 	char reply_reason[128];      /* "subjects" mismatch or not-ready reason */
+	/* Counters of the latest pong, -1 when it had none: */
+	int64_t backlog;             /* received, not yet committed */
+	int64_t slow_consumer;       /* slow-consumer events */
+	int64_t dropped;             /* messages dropped by the client */
 	struct output *out;
 	int handles_open;            /* uv handles not yet closed (for free) */
 };

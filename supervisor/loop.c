@@ -272,6 +272,23 @@ static void reply_string(const char *p, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/* The whole number after "KEY": in the reply TEXT, or -1. */
+static int64_t reply_counter(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	if (p == NULL)
+		return -1;
+	p += strlen(key);
+	while (*p == ' ' || *p == ':')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -1;
+	int64_t v = 0;
+	for (; *p >= '0' && *p <= '9' && v < INT64_MAX / 10 - 9; p++)
+		v = v * 10 + (*p - '0');
+	return v;
+}
+
 /* Does the reply's "subjects" list cover every configured subject?  The
  * reply is small JSON from the listener; we look for "subjects":[...] and
  * "ready":false without a full JSON parser, conservatively. */
@@ -281,12 +298,17 @@ static bool reply_parse(struct lsn *l, const char *data, size_t len,
 	char tmp[4096];
 	*ready = true;
 	l->reply_reason[0] = '\0';
+	l->backlog = l->slow_consumer = l->dropped = -1;
 	if (len == 0)
 		return true;
 	if (len >= sizeof(tmp))
 		len = sizeof(tmp) - 1;
 	memcpy(tmp, data, len);
 	tmp[len] = '\0';
+	/* Back-pressure counters, shown by status (see natsvisor-ping(7)). */
+	l->backlog = reply_counter(tmp, "\"backlog\"");
+	l->slow_consumer = reply_counter(tmp, "\"slow_consumer\"");
+	l->dropped = reply_counter(tmp, "\"dropped\"");
 
 	char *p = strstr(tmp, "\"ready\"");
 	if (p) {
@@ -858,6 +880,7 @@ static struct lsn *lsn_new(struct nv_listener_conf *conf, bool is_server)
 	l->conf = conf;
 	l->is_server = is_server;
 	l->errpipe = -1;
+	l->backlog = l->slow_consumer = l->dropped = -1;
 	if (lst_init(&l->m, conf, (uint32_t)random() | 1) < 0)
 		fatal("out of memory");
 	l->m.connected = d.connected;

@@ -11,6 +11,7 @@
 
 LISTEN_PROBE=${LISTEN_PROBE:-$top_builddir/tests/integration/listen-probe}
 LISTEN_ECHO=${LISTEN_ECHO:-$top_builddir/listeners/examples/echo-listener}
+JS_PUBLISH=${JS_PUBLISH:-$top_builddir/tests/integration/js-publish}
 [[ -x $NV_LISTEN ]] || skip "natsvisor-listen not built"
 [[ -x $LISTEN_PROBE ]] || skip "listen-probe not built (make check)"
 command -v jq >/dev/null || skip "jq not found (Debian package jq)"
@@ -81,6 +82,24 @@ count_files() {
 # files_are DIR N: true when DIR holds exactly N files.
 files_are() {
 	[[ $(count_files "$1") -eq $2 ]]
+}
+
+# consumer_is STREAM NAME JQ: true when the durable consumer's counters
+# (listen-probe consumer: ack_floor, ack_pending, pending, delivered,
+# redelivered) satisfy the jq expression JQ; they are kept in CONSUMER.
+consumer_is() {
+	CONSUMER=$(probe consumer "$1" "$2" 2>/dev/null) || return 1
+	jq -e "$3" <<<"$CONSUMER" >/dev/null
+}
+
+# files_at_least DIR N: true when DIR holds N regular files or more.
+files_at_least() {
+	[[ $(count_files "$1") -ge $2 ]]
+}
+
+# lines_are FILE PATTERN N: true when N lines of FILE match grep PATTERN.
+lines_are() {
+	[[ $(grep -c -- "$2" "$1" 2>/dev/null) -eq $3 ]]
 }
 
 # wait_exit PID TIMEOUT: wait for PID (a child of this shell) to exit and

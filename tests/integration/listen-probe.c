@@ -2,12 +2,16 @@
  * listen-probe.c - a tiny NATS client for the listener tests.
  *
  *	listen-probe URL request SUBJECT [-H KEY:VALUE] [-t MS] [DATA]
- *	listen-probe URL publish SUBJECT DATA
+ *	listen-probe URL publish SUBJECT [-n COUNT] DATA
  *	listen-probe URL stream NAME SUBJECT
+ *	listen-probe URL consumer STREAM NAME
  *
  * request prints the reply body and exits 0; 3 on no responders, 1 on a
- * timeout, 2 on any other failure.  publish flushes before exiting 0.
- * stream creates a JetStream file stream NAME on SUBJECT.
+ * timeout, 2 on any other failure.  publish flushes before exiting 0;
+ * with -n it publishes COUNT messages DATA-1 ... DATA-COUNT at once.
+ * stream creates a JetStream file stream NAME on SUBJECT.  consumer prints
+ * {"ack_floor":N,"ack_pending":N,"pending":N,"delivered":N,
+ * "redelivered":N} for the durable consumer NAME (stream sequences).
  * Connects once without retrying, so a test can poll with it.
  */
 #include <stdio.h>
@@ -23,7 +27,9 @@ probe_usage(void)
 {
 	fprintf(stderr, "usage: listen-probe URL request SUBJECT "
 	    "[-H K:V] [-t MS] [DATA]\n"
-	    "       listen-probe URL publish SUBJECT DATA\n");
+	    "       listen-probe URL publish SUBJECT [-n COUNT] DATA\n"
+	    "       listen-probe URL stream NAME SUBJECT\n"
+	    "       listen-probe URL consumer STREAM NAME\n");
 	exit(2);
 }
 
@@ -36,6 +42,8 @@ main(int argc, char **argv)
 	const char	*url, *cmd, *subj, *data = "", *hdr[8];
 	char		*k, *v;
 	int64_t		 timeout = 2000;
+	long		 count = 0, n;
+	char		 numbered[512];
 	natsStatus	 s;
 	int		 nhdr = 0, c, i, rc = 2;
 
@@ -45,7 +53,7 @@ main(int argc, char **argv)
 	cmd = argv[2];
 	subj = argv[3];
 	optind = 4;
-	while ((c = getopt(argc, argv, "H:t:")) != -1) {
+	while ((c = getopt(argc, argv, "H:n:t:")) != -1) {
 		switch (c) {
 		case 'H':
 			if (nhdr < 8)
@@ -53,6 +61,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			timeout = atoll(optarg);
+			break;
+		case 'n':
+			count = atol(optarg);
 			break;
 		default:
 			probe_usage();
@@ -70,7 +81,13 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(cmd, "publish") == 0) {
-		s = natsConnection_PublishString(nc, subj, data);
+		s = NATS_OK;
+		if (count == 0)
+			s = natsConnection_PublishString(nc, subj, data);
+		for (n = 1; n <= count && s == NATS_OK; n++) {
+			snprintf(numbered, sizeof numbered, "%s-%ld", data, n);
+			s = natsConnection_PublishString(nc, subj, numbered);
+		}
 		if (s == NATS_OK)
 			s = natsConnection_FlushTimeout(nc, timeout);
 		rc = s == NATS_OK ? 0 : 2;
@@ -92,6 +109,30 @@ main(int argc, char **argv)
 		if (s != NATS_OK)
 			fprintf(stderr, "listen-probe: stream: %s\n",
 			    natsStatus_GetText(s));
+		jsCtx_Destroy(js);
+		rc = s == NATS_OK ? 0 : 2;
+		goto out;
+	}
+	if (strcmp(cmd, "consumer") == 0) {
+		jsConsumerInfo	*ci = NULL;
+		jsCtx		*js = NULL;
+
+		s = natsConnection_JetStream(&js, nc, NULL);
+		if (s == NATS_OK)
+			s = js_GetConsumerInfo(&ci, js, subj, data, NULL, NULL);
+		if (s == NATS_OK)
+			printf("{\"ack_floor\":%llu,\"ack_pending\":%lld,"
+			    "\"pending\":%llu,\"delivered\":%llu,"
+			    "\"redelivered\":%lld}\n",
+			    (unsigned long long)ci->AckFloor.Stream,
+			    (long long)ci->NumAckPending,
+			    (unsigned long long)ci->NumPending,
+			    (unsigned long long)ci->Delivered.Stream,
+			    (long long)ci->NumRedelivered);
+		else
+			fprintf(stderr, "listen-probe: consumer: %s\n",
+			    natsStatus_GetText(s));
+		jsConsumerInfo_Destroy(ci);
 		jsCtx_Destroy(js);
 		rc = s == NATS_OK ? 0 : 2;
 		goto out;
