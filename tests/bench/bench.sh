@@ -212,6 +212,18 @@ hf() {
 
 say "results: $OUT (work directory $W)"
 
+# === 0. what this machine allows at best ======================================
+say "floor: a bare fork/exec/waitpid loop"
+mkdir -p "$W/floor-child" "$W/floor-listen"
+"$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-child" -- "$BENCH_CHILD" >"$W/floor-child.txt"
+awk '{ print $3 }' "$W/floor-child.txt" | rec_dist floor.exec natsvisor
+awk '{ print $NF }' "$W/floor-child.txt" | rec_dist floor.restart natsvisor
+NATSVISOR_PING_SUBJECT=bench.floor.ping NATSVISOR_SUBJECTS=bench.floor \
+	"$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-listen" -- "$BENCH_LISTEN" >"$W/floor-listen.txt"
+awk '{ print $3 }' "$W/floor-listen.txt" | rec_dist floor.lexec natsvisor
+awk '$4 == "conn" { print $5 }' "$W/floor-listen.txt" | rec_dist floor.lconn natsvisor
+awk '$6 == "sub" { print $7 }' "$W/floor-listen.txt" | rec_dist floor.lsub natsvisor
+
 # === 1. restart ===============================================================
 say "restart: natsvisor, static child, backoff_initial = 0"
 nv_conf "$W/nvA.ini" "$W/nvA.sock" < <(nv_listeners "$W/nvA" 1 "$BENCH_CHILD" \
@@ -431,7 +443,7 @@ for s in "${!IDLEPIDS[@]}"; do
 		rec idle.ping_us.1s natsvisor "$(awk -v d="$((c1 - C0[$s]))" -v hz="$hz" -v w="$IDLE" -v n="$BIG" \
 			'BEGIN { printf "%.1f", d / hz / (n * w) * 1e6 }')"
 		;;
-	*) rec idle.cpu "$s" "$v" ;;
+	*) rec idle.cpu "$s" "$v"; rec idle.cpu.10s "$s" "$v"; rec idle.cpu.1s "$s" "$v" ;;
 	esac
 done
 nv_stop "$NV1"
@@ -497,9 +509,14 @@ jq -R -s 'split("\n") | map(select(length > 0) | split("\t") |
 N1=${SIZES[0]}
 ROWS=(
 	"kill -9 → running, ms (min/med/p90/max)|restart.run.b0|restart.run.b0"
+	"  (floor: kill, waitpid, fork+exec → main)|floor.restart|restart.run.b0"
+	"  (floor: fork+exec → main, static child)|floor.exec|-"
 	"  natsvisor: bench-listen, backoff 0|restart.runl.b0|restart.run.b0"
 	"  natsvisor: bench-listen, default backoff|restart.runl.def|restart.run.b0"
 	"kill -9 → ready (pong), backoff 0, ms|restart.ready.b0|-"
+	"  (floor: bench-listen fork → main)|floor.lexec|-"
+	"  (floor: bench-listen fork → connected)|floor.lconn|-"
+	"  (floor: bench-listen fork → subscribed)|floor.lsub|-"
 	"  kill -9 → listener connected to NATS|restart.phase.conn|-"
 	"  kill -9 → listener subscribed (ping sub)|restart.phase.sub|-"
 	"  kill -9 → its first pong seen on the server|restart.phase.pong|-"

@@ -10,6 +10,7 @@
  *	nvbench chaos -u URL -s SOCK -S SUBJECT -N NAME -m MODE -b INBOX
  *	    [-r RATE] [-k KILLS] [-i INTERVAL_MS]
  *	nvbench mkstream -u URL -n STREAM -S SUBJECT
+ *	nvbench floor [-r N] -d DIR -- CMD [ARG...]
  *
  * Every figure is printed as one "key value..." line on stdout, in
  * milliseconds unless the key says otherwise; bench.sh keeps them raw and
@@ -895,6 +896,94 @@ static int cmd_chaos(int argc, char **argv)
 	return 0;
 }
 
+/* floor [-r N] -d DIR -- CMD...: what this machine allows at best.  N
+ * times: fork and exec CMD in DIR (t_fork), wait for its DIR/pid
+ * ("exec": its main() minus t_fork) and, when it writes one, DIR/phases
+ * ("conn", "sub": connected and subscribed, minus t_fork); then kill it
+ * with SIGKILL, reap it with a blocking waitpid and fork and exec it again
+ * at once ("restart": the new main() minus the kill) -- the least any
+ * supervisor can do. */
+static int cmd_floor(int argc, char **argv)
+{
+	int rounds = 20, opt;
+	const char *dir = NULL;
+	while ((opt = getopt(argc, argv, "r:d:")) != -1) {
+		switch (opt) {
+		case 'r': rounds = atoi(optarg); break;
+		case 'd': dir = optarg; break;
+		default: die("floor: bad option");
+		}
+	}
+	if (!dir || optind >= argc)
+		die("floor: -d DIR -- CMD expected");
+	char **cmd = argv + optind;
+	int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	struct target t = { .sock = NULL, .name = NULL };
+	snprintf(t.dir, sizeof t.dir, "%s", dir);
+	inotify_add_watch(ifd, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
+	long prev = 0;
+	for (int r = 0; r < rounds; r++) {
+		long pid, npid;
+		int64_t ts, nts;
+		pid_t c[2];
+		int64_t tf[2];
+		for (int k = 0; k < 2; k++) {
+			tf[k] = now_ns();
+			c[k] = fork();
+			if (c[k] == 0) {
+				if (chdir(dir) < 0)
+					_exit(127);
+				execv(cmd[0], cmd);
+				_exit(127);
+			}
+			if (wait_new_pid(ifd, &t, k ? c[0] : prev, &npid, &nts,
+					 5000) < 0 || npid != c[k])
+				die("floor: %s did not start", cmd[0]);
+			if (k == 1)
+				break;
+			/* phases, when the program writes them */
+			char ph[1100], buf[160];
+			long long pm = 0, pc = 0, ps = 0;
+			long pp = 0;
+			snprintf(ph, sizeof ph, "%s/phases", dir);
+			int64_t end = now_ns() + 2000000000LL;
+			while (now_ns() < end) {
+				int fd = open(ph, O_RDONLY | O_CLOEXEC);
+				if (fd >= 0) {
+					ssize_t n = read(fd, buf, sizeof buf - 1);
+					close(fd);
+					buf[n > 0 ? n : 0] = '\0';
+					if (sscanf(buf, "%ld %lld %lld %lld", &pp,
+						   &pm, &pc, &ps) == 4 && pp == c[0])
+						break;
+				}
+				pp = 0;
+				if (strstr(cmd[0], "listen") == NULL)
+					break;
+				sleep_ms(0.2);
+			}
+			printf("floor exec %.3f", ms(nts - tf[0]));
+			if (pp == c[0])
+				printf(" conn %.3f sub %.3f", ms(pc - tf[0]),
+				       ms(ps - tf[0]));
+			pid = c[0];
+			ts = now_ns();
+			kill(c[0], SIGKILL);
+			waitpid(c[0], NULL, 0);
+			(void)ts;
+			tf[1] = ts; /* restart counted from the kill */
+		}
+		printf(" restart %.3f\n", ms(nts - tf[1]));
+		fflush(stdout);
+		kill(c[1], SIGKILL);
+		waitpid(c[1], NULL, 0);
+		prev = c[1];
+		(void)pid;
+	}
+	close(ifd);
+	return 0;
+}
+
 /* mkstream -u URL -n STREAM -S SUBJECT: a file-backed JetStream stream. */
 static int cmd_mkstream(int argc, char **argv)
 {
@@ -945,6 +1034,8 @@ int main(int argc, char **argv)
 		return cmd_pub(argc - 1, argv + 1);
 	if (strcmp(argv[1], "chaos") == 0)
 		return cmd_chaos(argc - 1, argv + 1);
+	if (strcmp(argv[1], "floor") == 0)
+		return cmd_floor(argc - 1, argv + 1);
 	if (strcmp(argv[1], "mkstream") == 0)
 		return cmd_mkstream(argc - 1, argv + 1);
 	fprintf(stderr, "nvbench: unknown command %s\n", argv[1]);
