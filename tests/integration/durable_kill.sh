@@ -9,11 +9,14 @@
 # times: every message for which it exited 0 is in the inbox.
 #
 # DURABLE_KILL_COUNT (default 2000; the issue says 10000) and
-# DURABLE_KILL_CORE (default 200) set the sizes.
+# DURABLE_KILL_CORE (default 200) set the sizes; the publisher is paced to
+# DURABLE_KILL_RATE messages a second (default 300, below what the
+# listener commits on a slow disk), so that the kills fall while it runs.
 . "$(dirname "$0")/listen-lib.sh"
 [[ -x $JS_PUBLISH ]] || skip "js-publish not built (make check)"
 N=${DURABLE_KILL_COUNT:-2000}
 CORE_N=${DURABLE_KILL_CORE:-200}
+RATE=${DURABLE_KILL_RATE:-300}
 nv_setup
 nats_start nats -js -sd "$NV_DIR/js"
 probe stream KILL "kill.>" || fail "cannot create stream"
@@ -42,25 +45,25 @@ kill_listener() {
 	wait_until 10 _new "$1" || fail "$1 not restarted after SIGKILL"
 }
 
-# Three kill points, at random fractions of the work done, the first
-# early so that it falls while the publisher still runs.
-points=$((RANDOM % (N / 20) + 1))
-points+=" $((N / 5 + RANDOM % (N / 5)))"
+# Three kill points, at random fractions of the work done.
+points=$((RANDOM % (N / 5) + 1))
+points+=" $((N / 4 + RANDOM % (N / 5)))"
 points+=" $((N / 2 + RANDOM % (N / 3)))"
-"$JS_PUBLISH" "$NATS_URL" kill.x "$N" -p d -s 1 -t "$(nv_scale 120)" \
+"$JS_PUBLISH" "$NATS_URL" kill.x "$N" -p d -s 1 -r "$RATE" \
+	-t "$(nv_scale $((120 + N / RATE)))" \
 	>"$NV_DIR/pub.out" 2>"$NV_DIR/pub.err" &
 pubpid=$!
 nv_track "$pubpid" js-publish "$NV_DIR/pub.err"
 start=$EPOCHREALTIME
 for at in $points; do
-	wait_until 120 files_at_least "$inbox/new" "$at" ||
+	wait_until $((60 + N / RATE)) files_at_least "$inbox/new" "$at" ||
 		fail "inbox stuck below $at: $(count_files "$inbox/new")"
 	running=done
 	pid_alive "$pubpid" && running=running
 	kill_listener dur
 	nv_log "SIGKILL at $(count_files "$inbox/new") files (publisher $running)"
 done
-wait_pid_gone "$pubpid" 120 || fail "publisher did not finish"
+wait_pid_gone "$pubpid" $((120 + N / RATE)) || fail "publisher did not finish"
 rc=0
 wait "$pubpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "js-publish: exit $rc: $(<"$NV_DIR/pub.err")"

@@ -2,13 +2,16 @@
  * js-publish.c - publish numbered messages to a JetStream stream, each
  * stored exactly once, for the durable-delivery tests.
  *
- *	js-publish URL SUBJECT COUNT [-p PREFIX] [-s START] [-t SECONDS]
+ *	js-publish URL SUBJECT COUNT [-p PREFIX] [-r RATE] [-s START]
+ *	    [-t SECONDS]
  *
  * Message i (START <= i < START+COUNT) has the body and the message id
  * PREFIX-i.  Each is published with js_Publish, which waits for the
  * stream's acknowledgement; a timeout, "no responders" or a broken
  * connection is retried with the same id, so the stream's duplicate
- * window keeps a retried message stored once.  Prints
+ * window keeps a retried message stored once.  -r paces the publisher to
+ * RATE messages a second (so that it keeps running while a test kills the
+ * consumer).  Prints
  * "sent N retries R duplicates D" and exits 0 when all are stored, 1 when
  * the deadline (-t, default 120 s) passed first, 2 on misuse.
  */
@@ -25,7 +28,7 @@ static void __attribute__((noreturn))
 jp_usage(void)
 {
 	fprintf(stderr, "usage: js-publish URL SUBJECT COUNT [-p PREFIX] "
-	    "[-s START] [-t SECONDS]\n");
+	    "[-r RATE] [-s START] [-t SECONDS]\n");
 	exit(2);
 }
 
@@ -61,7 +64,7 @@ main(int argc, char **argv)
 	const char	*url, *subj, *prefix = "m";
 	char		 body[256];
 	long long	 count, start = 0, i, sent = 0, retries = 0, dups = 0;
-	double		 deadline, limit = 120;
+	double		 deadline, limit = 120, rate = 0, t0, wait;
 	int		 c, rc = 1;
 
 	if (argc < 4)
@@ -70,10 +73,13 @@ main(int argc, char **argv)
 	subj = argv[2];
 	count = atoll(argv[3]);
 	optind = 4;
-	while ((c = getopt(argc, argv, "p:s:t:")) != -1) {
+	while ((c = getopt(argc, argv, "p:r:s:t:")) != -1) {
 		switch (c) {
 		case 'p':
 			prefix = optarg;
+			break;
+		case 'r':
+			rate = atof(optarg);
 			break;
 		case 's':
 			start = atoll(optarg);
@@ -87,7 +93,8 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || count < 0)
 		jp_usage();
-	deadline = jp_now() + limit;
+	t0 = jp_now();
+	deadline = t0 + limit;
 
 	if (natsOptions_Create(&o) != NATS_OK ||
 	    natsOptions_SetURL(o, url) != NATS_OK ||
@@ -100,6 +107,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	for (i = start; i < start + count; i++) {
+		if (rate > 0 && (wait = t0 + (double)(i - start) / rate -
+		    jp_now()) > 0)
+			usleep((useconds_t)(wait * 1e6));
 		snprintf(body, sizeof body, "%s-%lld", prefix, i);
 		jsPubOptions_Init(&po);
 		po.MsgId = body;
