@@ -45,6 +45,8 @@ log_file = $T/missing.log
 [listener:nopath]
 command  = no-such-program-natsvisor --subject n.in
 subjects = n.in
+# (a PATH entry this user may not search would make it EACCES, as execvp)
+environment = PATH=/usr/bin:/bin
 log_file = $T/nopath.log
 
 [listener:noexec]
