@@ -36,7 +36,9 @@ assert_eq "signal KILL" "$(nvctl status core | awk 'NR==2 {print $7, $8}')" \
 	"last exit shown in status"
 
 assert_exit 0 nvctl publish agents.core.task "gated hello"
-grep -rlx "gated hello" "$NV_DIR/inbox/core/new" >/dev/null ||
+# Without --confirm the publish returns once the server has the message;
+# the listener stores it a moment later.
+wait_until 5 grep -rqx "gated hello" "$NV_DIR/inbox/core/new" ||
 	fail "gated publish not in core's inbox"
 assert_exit 4 nvctl publish agents.nobody.task "lost"
 assert_exit 2 nvctl publish 'agents.core.*' "wildcard"
