@@ -58,6 +58,7 @@ struct daemon {
 	char *config_path;
 	struct lsn **ls;             /* listeners in configuration order */
 	size_t nls;
+	unsigned nstarting;          /* listeners in LST_STARTING */
 	struct lsn *server;          /* embedded nats-server, or NULL */
 	struct nv_listener_conf server_conf;
 	struct lsn **slots;          /* slot -> lsn, for ping replies */

@@ -54,6 +54,12 @@ static void group_poll_arm(void);
  * subscription however late it comes (a no-responders answer costs one
  * round trip to the server). */
 #define FAST_PING_CAP_MS 5
+/* ... but every listener starting at the same time shares this budget of
+ * pings a second: a thousand listeners at boot would otherwise send
+ * 200,000 pings a second at the cap (measured: 2.6 s of the daemon's CPU
+ * in 5 s for 1000 listeners not yet subscribed, and as much again in
+ * nats-server), which slows the very start-ups being waited for. */
+#define FAST_PING_RATE 10000
 
 uint64_t now_ms(void)
 {
@@ -175,7 +181,10 @@ static uint64_t ping_fast_delay(struct lsn *l)
 {
 	unsigned s = l->fast_step++;
 	uint64_t delay = s < 15 ? 1ull << (s / 3) : FAST_PING_CAP_MS;
-	return delay > FAST_PING_CAP_MS ? FAST_PING_CAP_MS : delay;
+	uint64_t share = (uint64_t)d.nstarting * 1000 / FAST_PING_RATE;
+	if (delay > FAST_PING_CAP_MS)
+		delay = FAST_PING_CAP_MS;
+	return delay < share ? share : delay;
 }
 
 /* Schedule the next ping after the current one resolved. */
@@ -730,6 +739,13 @@ void lsn_event(struct lsn *l, enum lst_event ev,
 	enum lst_state os = l->m.state;
 	enum lst_health oh = l->m.health;
 	unsigned acts = lst_step(&l->m, ev, data, now_ms());
+	if (l->m.state != os && !l->is_server) {
+		/* How many are starting: the fast pings' shared budget. */
+		if (os == LST_STARTING)
+			d.nstarting--;
+		if (l->m.state == LST_STARTING)
+			d.nstarting++;
+	}
 	lsn_apply(l, acts, os, oh);
 }
 
