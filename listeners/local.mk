@@ -55,3 +55,15 @@ DURABLE_TESTS = \
 TESTS += $(LISTEN_TESTS) $(DURABLE_TESTS)
 EXTRA_DIST += $(LISTEN_TESTS) $(DURABLE_TESTS) tests/integration/listen-lib.sh \
 	listeners/natsvisor-ping.pc.in
+
+# make installcheck: the installed header, library and pkg-config file are
+# enough to build the example listener.
+installcheck-local: installcheck-nvping
+installcheck-nvping:
+	PKG_CONFIG_PATH='$(DESTDIR)$(pkgconfigdir)' \
+	PKG_CONFIG_SYSROOT_DIR='$(DESTDIR)' \
+	$(SHELL) -c '$(CC) $(CFLAGS) -o listeners/installcheck-echo \
+	    $(srcdir)/listeners/examples/echo-listener.c \
+	    `$(PKG_CONFIG) --cflags --libs natsvisor-ping` -lpthread'
+	rm -f listeners/installcheck-echo
+.PHONY: installcheck-nvping
