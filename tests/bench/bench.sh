@@ -196,18 +196,40 @@ nv_stop() {
 	return 0
 }
 
-# hf KEY SYSTEM RUNS CMD...: hyperfine's median of CMD, in ms.
+# hf KEY SYSTEM RUNS CMD...: queue a hyperfine measurement of CMD; hf_run
+# runs the queue in HF_ROUNDS rounds, every command once per round (so a
+# burst of load on this shared machine hits them all alike), and records
+# each command's median over all its runs, in ms.
+HF_Q=()
+HF_ROUNDS=3
 hf() {
-	local key=$1 sys=$2 runs=$3 j
+	local key=$1 sys=$2 runs=$3
 	shift 3
 	((HAVE_HYPERFINE)) || return 0
-	j=$W/hf.json
-	if hyperfine -N --warmup 3 --runs "$runs" --export-json "$j" \
-		"$(printf '%q ' "$@")" >/dev/null 2>&1; then
-		rec "$key" "$sys" "$(jq -r '.results[0].median * 1000 | . * 1000 | round / 1000' "$j")"
-	else
-		say "hyperfine failed: $*"
-	fi
+	HF_Q+=("$key|$sys|$runs|$(printf '%q ' "$@")")
+}
+hf_run() {
+	local r i key sys runs cmd per
+	for ((i = 0; i < ${#HF_Q[@]}; i++)); do : >"$W/hf.$i.times"; done
+	for ((r = 0; r < HF_ROUNDS; r++)); do
+		for ((i = 0; i < ${#HF_Q[@]}; i++)); do
+			IFS='|' read -r key sys runs cmd <<<"${HF_Q[$i]}"
+			per=$(((runs + HF_ROUNDS - 1) / HF_ROUNDS))
+			if hyperfine -N --warmup 2 --runs "$per" --export-json "$W/hf.json" \
+				"$cmd" >/dev/null 2>&1; then
+				jq -r '.results[0].times[]' "$W/hf.json" >>"$W/hf.$i.times"
+			else
+				say "hyperfine failed: $cmd"
+			fi
+		done
+	done
+	for ((i = 0; i < ${#HF_Q[@]}; i++)); do
+		IFS='|' read -r key sys runs cmd <<<"${HF_Q[$i]}"
+		[[ -s $W/hf.$i.times ]] || continue
+		rec "$key" "$sys" "$(awk '{ print $1 * 1000 }' "$W/hf.$i.times" | dist |
+			awk '{ printf "%.3f", $2 }')"
+	done
+	HF_Q=()
 }
 
 say "results: $OUT (work directory $W)"
@@ -285,8 +307,8 @@ for p in "${PEERS[@]}"; do
 done
 
 say "control at N=1"
-RUNS=30
-((QUICK)) && RUNS=3
+RUNS=60
+((QUICK)) && RUNS=3 HF_ROUNDS=1
 hf control.true natsvisor "$RUNS" /bin/true
 hf control.status.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" status s0000
 hf control.isready.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" is-ready s0000
@@ -294,11 +316,12 @@ hf control.wait.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" wait-ready s0000
 for p in "${PEERS[@]}"; do
 	mapfile -t cmd < <(peer_status_cmd "$p" "$W/r1-$p" s0000)
 	runs=$RUNS
-	[[ $p == supervisord ]] && runs=$((RUNS > 10 ? 10 : RUNS))
+	[[ $p == supervisord ]] && runs=$((RUNS > 12 ? 12 : RUNS))
 	hf control.status.1 "$p" "$runs" "${cmd[@]}"
 done
 [[ " ${PEERS[*]} " == *" s6-fd "* ]] &&
 	hf control.wait.1 s6-fd "$RUNS" s6-svwait -U "$W/r1-s6-fd/s0000"
+hf_run
 for p in "${PEERS[@]}"; do
 	peer_stop "${R1PID[$p]}" "$W/r1-$p"
 done
@@ -394,8 +417,10 @@ for n in "${SIZES[@]}"; do
 		keep=0
 		((n == BIG && r == reps - 1)) && keep=1
 		say "scale: N=$n, repetition $((r + 1))/$reps"
-		scale_nv "$n" "$r" "$keep" 10s
+		# The peers first: the thousand nats.c listeners that natsvisor
+		# keeps for the idle window are the busiest neighbours.
 		scale_peers "$n" "$r" "$keep"
+		scale_nv "$n" "$r" "$keep" 10s
 	done
 	for k in scale.spawned scale.spawned_l scale.ready; do
 		for s in natsvisor "${PEERS[@]}"; do
@@ -457,9 +482,10 @@ hf control.wait.big natsvisor "$RUNS" "$NV_CTL" -s "$nvsock" wait-ready "$mid"
 for p in "${!BIGPID[@]}"; do
 	mapfile -t cmd < <(peer_status_cmd "$p" "$W/sc$BIG-0-$p" "$mid")
 	runs=$RUNS
-	[[ $p == supervisord ]] && runs=$((RUNS > 5 ? 5 : RUNS))
+	[[ $p == supervisord ]] && runs=$((RUNS > 3 ? 3 : RUNS))
 	hf control.status.big "$p" "$runs" "${cmd[@]}"
 done
+hf_run
 for p in "${!BIGPID[@]}"; do
 	peer_stop "${BIGPID[$p]}" "$W/sc$BIG-0-$p"
 done
