@@ -72,10 +72,10 @@ wait_until 10 state_is flap fatal || fail "flap never fatal"
 assert_eq 4 "$(wc -l <"$T/flap.spawns")" "spawns of flap"
 read -r -a gaps <<<"$(spawn_gaps "$T/flap.spawns")"
 nv_log "flap gaps (ms): ${gaps[*]}"
-want=(100 200 400)
+expected=(100 200 400)
 for i in 0 1 2; do
-	within "${want[$i]}" $((want[i] + slack)) "${gaps[$i]}" ||
-		fail "flap gap $((i + 1)): ${gaps[$i]} ms, expected ${want[$i]} ms"
+	within "${expected[$i]}" $((expected[i] + slack)) "${gaps[$i]}" ||
+		fail "flap gap $((i + 1)): ${gaps[$i]} ms, expected ${expected[$i]} ms"
 done
 assert_eq 1 "$(listener_field flap last_exit_code)" "flap last_exit_code"
 assert_eq null "$(listener_field flap last_signal)" "flap last_signal"

@@ -114,8 +114,8 @@ grep -q "127.0.0.1:$NATS_PORT" <(ss -tnp 2>/dev/null | grep "pid=$dpid,") ||
 # --- R20: only 0, 1, 2 in every listener -------------------------------------
 for n in peek who clean inherit; do
 	p=$(pid_of $n)
-	fds=$(cd "/proc/$p/fd" && printf '%s ' *)
-	assert_eq "0 1 2 " "$fds" "descriptors of $n (pid $p)"
+	fdlist=$(cd "/proc/$p/fd" && printf '%s ' *)
+	assert_eq "0 1 2 " "$fdlist" "descriptors of $n (pid $p)"
 	assert_eq /dev/null "$(readlink "/proc/$p/fd/0")" "stdin of $n"
 	[[ $(readlink "/proc/$p/fd/1") == pipe:* &&
 		$(readlink "/proc/$p/fd/2") == pipe:* ]] ||
