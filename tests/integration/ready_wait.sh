@@ -46,7 +46,9 @@ nv_log "wait-ready late: returned after $(((t1 - t0) / 1000)) ms," \
 printf 'wait-ready latency: at most %s ms after the first pong; %s ms after the listener exec (connect, subscribe, ping schedule)\n' \
 	"$latency" "$since_exec"
 (((t1 - t0) / 1000 >= 1400)) || fail "late ready before its 1.5 s sleep ended"
-((latency <= $(nv_scale 50))) ||
+# (An upper bound that includes starting two natsvisorctl processes:
+# generous, for loaded machines.)
+((latency <= $(nv_scale 200))) ||
 	fail "wait-ready returned $latency ms after the first pong"
 ((since_exec <= $(nv_scale 1000))) ||
 	fail "late ready only $since_exec ms after its exec"
@@ -60,7 +62,7 @@ stamp_ns=$(<"$NV_DIR/stamp.t")
 latency=$((t1 / 1000 - stamp_ns / 1000000))
 printf 'wait-ready latency: %s ms from the ping subscription to the return of wait-ready\n' \
 	"$latency"
-((latency <= $(nv_scale 50))) ||
+((latency <= $(nv_scale 100))) ||
 	fail "wait-ready returned $latency ms after the ping subscription"
 
 # never: alive, never subscribes, never ready.  Exit 1 after 2 s.
