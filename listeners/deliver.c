@@ -872,7 +872,7 @@ deliver_cur_has(const char *stream, uint64_t seq)
 	    deliver_cur.n, sizeof seq, deliver_seq_cmp) != NULL;
 }
 
-/* deliver_exists() with deliver_lock held. */
+/* Is stream's seq in the inbox already?  deliver_lock held. */
 static bool
 deliver_exists_locked(const char *stream, uint64_t seq)
 {
@@ -886,17 +886,6 @@ deliver_exists_locked(const char *stream, uint64_t seq)
 	    fstatat(deliver_curfd, name, &sb, 0) == 0)
 		return true;
 	return deliver_cur_has(stream, seq);
-}
-
-bool
-deliver_exists(const char *stream, uint64_t seq)
-{
-	bool	r;
-
-	pthread_mutex_lock(&deliver_lock);
-	r = deliver_exists_locked(stream, seq);
-	pthread_mutex_unlock(&deliver_lock);
-	return r;
 }
 
 int

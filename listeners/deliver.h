@@ -57,17 +57,11 @@ void	 deliver_fini(void);
  * serialised, commands run concurrently.  Returns 0 once the message is
  * durable (inbox: renamed into new/ and new/ synced; stdout: written and
  * flushed; exec: the command exited 0), 1 in durable inbox mode when the
- * inbox already held it (a redelivery: no second copy is made), else -1
- * with a reason in err.
+ * inbox already held it, in new/ or in cur/ (also with a maildir
+ * ":2,FLAGS" suffix): a redelivery, of which no second copy is made.
+ * Else -1 with a reason in err.
  */
 int	 deliver_commit(const struct deliver_msg *m, char *err, size_t errlen);
-
-/*
- * Durable mode: true when the inbox already holds the message of stream
- * at seq, in new/ or in cur/ (also with a maildir ":2,FLAGS" suffix).
- * Always false outside inbox mode.
- */
-bool	 deliver_exists(const char *stream, uint64_t seq);
 
 /* Copy src (n bytes) into dst as printable, escaped, bounded text. */
 void	 deliver_escape(char *dst, size_t dstlen, const char *src, size_t n);
