@@ -76,7 +76,7 @@ log_has() {
 
 # count_files DIR: print the number of regular files in DIR.
 count_files() {
-	find "$1" -maxdepth 1 -type f | wc -l
+	find "$1" -maxdepth 1 -type f 2>/dev/null | wc -l
 }
 
 # files_are DIR N: true when DIR holds exactly N files.
