@@ -207,8 +207,14 @@ static void test_rotation(void)
 	CHECK_INT(bad, 0);
 	CHECK_INT(out.gaps, 0);
 	CHECK_INT(err.gaps, 0);
-	CHECK_INT(out.last, 2999);
-	CHECK_INT(err.last, 2999);
+	/* The kept files hold the newest lines, a suffix of what was written.
+	 * The two pipes are read in whatever order the loop sees them, so
+	 * under load one stream may be drained before the other and fill
+	 * the kept files alone; a stream that is there at all ends with its
+	 * last line. */
+	CHECK(out.last == 2999 || out.last == -1);
+	CHECK(err.last == 2999 || err.last == -1);
+	CHECK(out.last == 2999 || err.last == 2999);
 }
 
 /* A long line comes out in marked pieces of OUTPUT_LINE_MAX; a line of
