@@ -70,6 +70,14 @@ static int ctlnats_load(void)
 #undef SYM
 	};
 
+#ifdef NV_STATIC_CTL
+	fprintf(stderr, "natsvisorctl: --nats is not available: this "
+			"natsvisorctl is linked statically "
+			"(--enable-static-ctl) and cannot load %s\n",
+		CTLNATS_SONAME);
+	(void)syms;
+	return -1;
+#else
 	lib.h = dlopen(CTLNATS_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (lib.h == NULL) {
 		fprintf(stderr, "natsvisorctl: --nats needs the NATS C client "
@@ -89,6 +97,7 @@ static int ctlnats_load(void)
 		memcpy((char *)&lib + syms[i].off, &p, sizeof p);
 	}
 	return 0;
+#endif
 }
 
 void ctlnats_default_instance(char *buf, size_t len)

@@ -39,3 +39,9 @@ supervisor_natsvisorctl_SOURCES = supervisor/natsvisorctl.c \
 	supervisor/ctlnats.c supervisor/ctlnats.h
 supervisor_natsvisorctl_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
 supervisor_natsvisorctl_LDADD = supervisor/libnvpure.a $(INIH_LIBS) $(BSD_LIBS) -ldl
+if STATIC_CTL
+# ./configure --enable-static-ctl: no dynamic loader at start-up; --nats
+# then says it is not available (a static program cannot dlopen nats.c).
+supervisor_natsvisorctl_CPPFLAGS = $(AM_CPPFLAGS) -DNV_STATIC_CTL
+supervisor_natsvisorctl_LDFLAGS = -static
+endif

@@ -24,8 +24,8 @@ tests_bench_nvbench_LDADD = supervisor/libnvpure.a $(NATS_LIBS) \
 	$(INIH_LIBS) $(BSD_LIBS) -lpthread
 
 BENCH_SH = tests/bench/bench.sh tests/bench/peers.sh
-TESTS += tests/bench/smoke.sh
-EXTRA_DIST += $(BENCH_SH) tests/bench/smoke.sh
+TESTS += tests/bench/smoke.sh tests/bench/static_ctl.sh
+EXTRA_DIST += $(BENCH_SH) tests/bench/smoke.sh tests/bench/static_ctl.sh
 
 # BENCH_FLAGS: e.g. BENCH_FLAGS="--quick" (see bench.sh --help).
 bench: $(BENCH_PROGS) supervisor/natsvisord supervisor/natsvisorctl \
