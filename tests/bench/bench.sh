@@ -25,13 +25,15 @@
 #   --kills N      kills per natsvisor restart series (default 60)
 #   --peer-kills N kill rounds over the peers (default 20)
 #   --out FILE     where the raw figures go
+#   --ctl-alt PATH also time the status query with another natsvisorctl
+#                  (e.g. one built with ./configure --enable-static-ctl)
 set -euo pipefail
 
 : "${top_builddir:?set top_builddir}"
 : "${top_srcdir:?set top_srcdir}"
 bench_src=$top_srcdir/tests/bench
 
-QUICK=0 INSTALL=1 IDLE=60 KILLS=60 PEER_KILLS=20 OUT=
+QUICK=0 INSTALL=1 IDLE=60 KILLS=60 PEER_KILLS=20 OUT= CTL_ALT=
 while (($#)); do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -40,6 +42,7 @@ while (($#)); do
 	--kills) KILLS=$2; shift ;;
 	--peer-kills) PEER_KILLS=$2; shift ;;
 	--out) OUT=$2; shift ;;
+	--ctl-alt) CTL_ALT=$(realpath "$2"); shift ;;
 	-h | --help) sed -n '2,/^set /p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -313,6 +316,8 @@ hf control.true natsvisor "$RUNS" /bin/true
 hf control.status.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" status s0000
 hf control.isready.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" is-ready s0000
 hf control.wait.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" wait-ready s0000
+[[ -z $CTL_ALT ]] ||
+	hf control.status_alt.1 natsvisor "$RUNS" "$CTL_ALT" -s "$W/nvB.sock" status s0000
 for p in "${PEERS[@]}"; do
 	mapfile -t cmd < <(peer_status_cmd "$p" "$W/r1-$p" s0000)
 	runs=$RUNS
@@ -479,6 +484,8 @@ nvsock=$W/sc$BIG-0-nvl.sock
 hf control.status.big natsvisor "$RUNS" "$NV_CTL" -s "$nvsock" status "$mid"
 hf control.isready.big natsvisor "$RUNS" "$NV_CTL" -s "$nvsock" is-ready "$mid"
 hf control.wait.big natsvisor "$RUNS" "$NV_CTL" -s "$nvsock" wait-ready "$mid"
+[[ -z $CTL_ALT ]] ||
+	hf control.status_alt.big natsvisor "$RUNS" "$CTL_ALT" -s "$nvsock" status "$mid"
 for p in "${!BIGPID[@]}"; do
 	mapfile -t cmd < <(peer_status_cmd "$p" "$W/sc$BIG-0-$p" "$mid")
 	runs=$RUNS
@@ -560,6 +567,8 @@ ROWS=(
 	"CPU per ping, µs (health 1s)|idle.ping_us.1s|-"
 	"status NAME, N=1, ms|control.status.1|control.status.1"
 	"status NAME, N=$BIG, ms|control.status.big|control.status.big"
+	"  natsvisorctl --ctl-alt, N=1, ms|control.status_alt.1|control.status.1"
+	"  natsvisorctl --ctl-alt, N=$BIG, ms|control.status_alt.big|control.status.big"
 	"is-ready NAME, N=1, ms|control.isready.1|control.status.1"
 	"is-ready NAME, N=$BIG, ms|control.isready.big|control.status.big"
 	"wait-ready (ready), N=1, ms|control.wait.1|control.wait.1"
