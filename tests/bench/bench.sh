@@ -599,6 +599,8 @@ printf '\n'
 	printf '\tratio\n'
 	for row in "${ROWS[@]}"; do
 		IFS='|' read -r label key base <<<"$row"
+		# a row without a single figure (e.g. no --ctl-alt) is left out
+		awk -F'\t' -v k="$key" '$1 == k { f = 1 } END { exit !f }' "$OUT" || continue
 		printf '%s' "$label"
 		for c in "${COLS[@]}"; do
 			v=$(awk -F'\t' -v k="$key" -v s="$c" '$1 == k && $2 == s { v = $3 } END { print v }' "$OUT")
