@@ -99,7 +99,7 @@ assert_eq 0 "$(listener_field zero last_exit_code)" "zero last_exit_code"
 
 # --- jitter: delays spread +-50 % around 200 ms ------------------------------
 wait_until 15 state_is jitter fatal || fail "jitter never fatal"
-mapfile -t delays < <(sed -n 's/.*jitter: .*restarting in \([0-9]*\)ms$/\1/p' \
+mapfile -t delays < <(sed -n 's/.*jitter: [a-z]* -> backoff: .*restarting in \([0-9]*\)ms$/\1/p' \
 	"$T/natsvisord.log")
 nv_log "jitter delays (ms): ${delays[*]}"
 ((${#delays[@]} == 8)) || fail "expected 8 jittered delays, got ${#delays[@]}"
