@@ -525,7 +525,8 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 		l->ready_since = 0;
 		if (l->state == LST_STARTING)
 			l->deadline = 0; /* ready_timeout waits for the bus */
-		return ACT_PING_STOP | ACT_READY_CHANGED;
+		lst_reason(l, "NATS connection down; nothing can be concluded");
+		return ACT_PING_STOP | ACT_READY_CHANGED | ACT_LOG;
 
 	case EV_BUS_UP:
 		if (l->connected)
@@ -534,7 +535,8 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 		if (l->state == LST_STARTING) {
 			l->health = HEALTH_PENDING;
 			l->deadline = now + c->ready_timeout_ms;
-			return ACT_PING;
+			lst_reason(l, "NATS is back; waiting for a first reply");
+			return ACT_PING | ACT_LOG;
 		}
 		if (l->state == LST_RUNNING) {
 			/* Readiness returns with a reply, not with our
