@@ -9,6 +9,9 @@
 PROBE=$top_builddir/tests/integration/ready-probe
 LPROBE=$top_builddir/tests/integration/listen-probe
 [[ -x $PROBE && -x $LPROBE ]] || fail "probes not built (make check builds them)"
+# --enable-static-ctl: natsvisorctl cannot load nats.c (test static_ctl).
+readelf -d "$NV_CTL" 2>/dev/null | grep -q NEEDED ||
+	skip "natsvisorctl is linked statically: no --nats"
 nv_setup
 nats_start
 
