@@ -1146,7 +1146,16 @@ main(int argc, char **argv)
 	pthread_join(session, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	rc = 0;
-	listen_drain_subs(&start);
+	if (natsConnection_Status(listen_nc) != NATS_CONN_STATUS_CONNECTED) {
+		/* No server to drain from: what was committed stays, what was
+		 * not acknowledged stays in the stream.  Do not wait for a
+		 * server that may not come back before the stop timeout. */
+		listen_log("signal %d: not connected; closing without a drain",
+		    sig);
+		start.tv_sec -= LISTEN_DRAIN_MS / 1000;
+	} else {
+		listen_drain_subs(&start);
+	}
 	if (!listen_pool_idle(listen_left(&start))) {
 		/* Workers still busy: their messages stay unacknowledged. */
 		listen_log("drain did not finish in time: %d commands still "
