@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "deliver.h"
 
 extern char **environ;
@@ -67,79 +68,9 @@ static struct {
 	bool		 valid;
 } deliver_cur;
 
-/* A growable byte buffer (stdout lines, inbox envelopes, environment). */
-struct deliver_buf {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-	bool	 oom;
-};
-
-/* Append n bytes, remembering an allocation failure. */
-static void
-deliver_buf_add(struct deliver_buf *b, const void *s, size_t n)
-{
-	char	*np;
-	size_t	 ncap;
-
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 512;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-/* Append a NUL-terminated string. */
-static void
-deliver_buf_puts(struct deliver_buf *b, const char *s)
-{
-	deliver_buf_add(b, s, strlen(s));
-}
-
-/* Append n bytes of s as a JSON string (s must be valid UTF-8). */
-static void
-deliver_buf_json(struct deliver_buf *b, const char *s, size_t n)
-{
-	char		esc[8];
-	unsigned char	c;
-	size_t		i;
-
-	deliver_buf_add(b, "\"", 1);
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			deliver_buf_add(b, esc, 2);
-		} else if (c == '\n')
-			deliver_buf_add(b, "\\n", 2);
-		else if (c == '\t')
-			deliver_buf_add(b, "\\t", 2);
-		else if (c == '\r')
-			deliver_buf_add(b, "\\r", 2);
-		else if (c < 0x20 || c == 0x7f) {
-			snprintf(esc, sizeof esc, "\\u%04x", c);
-			deliver_buf_add(b, esc, 6);
-		} else
-			deliver_buf_add(b, &s[i], 1);
-	}
-	deliver_buf_add(b, "\"", 1);
-}
-
 /* Append n bytes of s in base64 (RFC 4648, padded), quoted. */
 static void
-deliver_buf_base64(struct deliver_buf *b, const char *s, size_t n)
+deliver_buf_base64(struct buf *b, const char *s, size_t n)
 {
 	static const char	 tab[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -148,14 +79,14 @@ deliver_buf_base64(struct deliver_buf *b, const char *s, size_t n)
 	size_t			 i;
 	uint32_t		 v;
 
-	deliver_buf_add(b, "\"", 1);
+	buf_add(b, "\"", 1);
 	for (i = 0; i + 2 < n; i += 3) {
 		v = (uint32_t)u[i] << 16 | (uint32_t)u[i + 1] << 8 | u[i + 2];
 		q[0] = tab[v >> 18 & 63];
 		q[1] = tab[v >> 12 & 63];
 		q[2] = tab[v >> 6 & 63];
 		q[3] = tab[v & 63];
-		deliver_buf_add(b, q, 4);
+		buf_add(b, q, 4);
 	}
 	if (i < n) {
 		v = (uint32_t)u[i] << 16;
@@ -165,9 +96,9 @@ deliver_buf_base64(struct deliver_buf *b, const char *s, size_t n)
 		q[1] = tab[v >> 12 & 63];
 		q[2] = i + 1 < n ? tab[v >> 6 & 63] : '=';
 		q[3] = '=';
-		deliver_buf_add(b, q, 4);
+		buf_add(b, q, 4);
 	}
-	deliver_buf_add(b, "\"", 1);
+	buf_add(b, "\"", 1);
 }
 
 /* True when s[0..n) is well-formed UTF-8 without NUL bytes. */
@@ -424,25 +355,25 @@ deliver_write_all(int fd, const char *buf, size_t n)
 
 /* The envelope: subject, reply and headers as "Key: value" lines. */
 static void
-deliver_envelope_text(const struct deliver_msg *m, struct deliver_buf *b)
+deliver_envelope_text(const struct deliver_msg *m, struct buf *b)
 {
 	size_t	i;
 
-	deliver_buf_puts(b, "NATS-Subject: ");
-	deliver_buf_puts(b, m->subject);
-	deliver_buf_puts(b, "\n");
+	buf_puts(b, "NATS-Subject: ");
+	buf_puts(b, m->subject);
+	buf_puts(b, "\n");
 	if (m->reply != NULL && *m->reply != '\0') {
-		deliver_buf_puts(b, "NATS-Reply: ");
-		deliver_buf_puts(b, m->reply);
-		deliver_buf_puts(b, "\n");
+		buf_puts(b, "NATS-Reply: ");
+		buf_puts(b, m->reply);
+		buf_puts(b, "\n");
 	}
 	for (i = 0; i < m->nhdrs; i++) {
-		deliver_buf_puts(b, m->hdrs[i].key);
-		deliver_buf_puts(b, ": ");
-		deliver_buf_puts(b, m->hdrs[i].value);
-		deliver_buf_puts(b, "\n");
+		buf_puts(b, m->hdrs[i].key);
+		buf_puts(b, ": ");
+		buf_puts(b, m->hdrs[i].value);
+		buf_puts(b, "\n");
 	}
-	deliver_buf_puts(b, "\n");
+	buf_puts(b, "\n");
 }
 
 /* fsync new/, so that a rename into it survives a crash. */
@@ -464,7 +395,7 @@ deliver_sync_new(char *err, size_t errlen)
 static int
 deliver_inbox(const struct deliver_msg *m, char *err, size_t errlen)
 {
-	struct deliver_buf	 env = { 0 };
+	struct buf	 env = { 0 };
 	char			 name[256], final[256];
 	int			 fd, e;
 
@@ -520,26 +451,26 @@ deliver_inbox(const struct deliver_msg *m, char *err, size_t errlen)
 static int
 deliver_stdout(const struct deliver_msg *m, char *err, size_t errlen)
 {
-	struct deliver_buf	 b = { 0 };
+	struct buf	 b = { 0 };
 	size_t			 i, j;
 	bool			 first;
 	int			 rc = 0;
 
-	deliver_buf_puts(&b, "{\"subject\":");
-	deliver_buf_json(&b, m->subject, strlen(m->subject));
-	deliver_buf_puts(&b, ",\"reply\":");
+	buf_puts(&b, "{\"subject\":");
+	buf_json_strn(&b, m->subject, strlen(m->subject));
+	buf_puts(&b, ",\"reply\":");
 	if (m->reply != NULL && *m->reply != '\0')
-		deliver_buf_json(&b, m->reply, strlen(m->reply));
+		buf_json_strn(&b, m->reply, strlen(m->reply));
 	else
-		deliver_buf_puts(&b, "null");
+		buf_puts(&b, "null");
 	if (deliver_utf8_valid(m->data, m->len)) {
-		deliver_buf_puts(&b, ",\"data\":");
-		deliver_buf_json(&b, m->data, m->len);
+		buf_puts(&b, ",\"data\":");
+		buf_json_strn(&b, m->data, m->len);
 	} else {
-		deliver_buf_puts(&b, ",\"data_base64\":");
+		buf_puts(&b, ",\"data_base64\":");
 		deliver_buf_base64(&b, m->data, m->len);
 	}
-	deliver_buf_puts(&b, ",\"headers\":{");
+	buf_puts(&b, ",\"headers\":{");
 	/* Group repeated keys: {"K":["v1","v2"]}. */
 	first = true;
 	for (i = 0; i < m->nhdrs; i++) {
@@ -549,33 +480,33 @@ deliver_stdout(const struct deliver_msg *m, char *err, size_t errlen)
 		if (j < i)
 			continue;
 		if (!first)
-			deliver_buf_puts(&b, ",");
+			buf_puts(&b, ",");
 		first = false;
-		deliver_buf_json(&b, m->hdrs[i].key, strlen(m->hdrs[i].key));
-		deliver_buf_puts(&b, ":[");
+		buf_json_strn(&b, m->hdrs[i].key, strlen(m->hdrs[i].key));
+		buf_puts(&b, ":[");
 		for (j = i; j < m->nhdrs; j++) {
 			if (strcmp(m->hdrs[j].key, m->hdrs[i].key) != 0)
 				continue;
 			if (j > i)
-				deliver_buf_puts(&b, ",");
-			deliver_buf_json(&b, m->hdrs[j].value,
+				buf_puts(&b, ",");
+			buf_json_strn(&b, m->hdrs[j].value,
 			    strlen(m->hdrs[j].value));
 		}
-		deliver_buf_puts(&b, "]");
+		buf_puts(&b, "]");
 	}
-	deliver_buf_puts(&b, "}");
+	buf_puts(&b, "}");
 	if (m->stream != NULL) {
-		deliver_buf_puts(&b, ",\"stream\":");
-		deliver_buf_json(&b, m->stream, strlen(m->stream));
+		buf_puts(&b, ",\"stream\":");
+		buf_json_strn(&b, m->stream, strlen(m->stream));
 		{
 			char num[32];
 
 			snprintf(num, sizeof num, ",\"seq\":%llu",
 			    (unsigned long long)m->seq);
-			deliver_buf_puts(&b, num);
+			buf_puts(&b, num);
 		}
 	}
-	deliver_buf_puts(&b, "}\n");
+	buf_puts(&b, "}\n");
 	if (b.oom) {
 		snprintf(err, errlen, "out of memory");
 		rc = -1;

@@ -3,7 +3,7 @@
 
 # Own CPPFLAGS: the global ones put supervisor/ first, whose spawn.h
 # would shadow <spawn.h>.
-LISTEN_CPPFLAGS = -I$(top_srcdir)/listeners
+LISTEN_CPPFLAGS = -I$(top_srcdir)/listeners -iquote $(top_srcdir)/supervisor
 
 lib_LIBRARIES += listeners/libnatsvisor-ping.a
 listeners_libnatsvisor_ping_a_CPPFLAGS = $(LISTEN_CPPFLAGS)
@@ -14,7 +14,7 @@ pkgconfig_DATA += listeners/natsvisor-ping.pc
 
 bin_PROGRAMS += listeners/natsvisor-listen
 listeners_natsvisor_listen_SOURCES = listeners/natsvisor-listen.c \
-	listeners/deliver.c listeners/deliver.h
+	listeners/deliver.c listeners/deliver.h supervisor/buf.c supervisor/buf.h
 listeners_natsvisor_listen_CPPFLAGS = $(LISTEN_CPPFLAGS)
 listeners_natsvisor_listen_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread
 listeners_natsvisor_listen_LDADD = listeners/libnatsvisor-ping.a \

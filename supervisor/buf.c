@@ -58,15 +58,25 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void buf_puts(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
 void buf_json_str(struct buf *b, const char *s)
 {
-	if (s == NULL) {
+	if (s == NULL)
 		buf_add(b, "null", 4);
-		return;
-	}
+	else
+		buf_json_strn(b, s, strlen(s));
+}
+
+void buf_json_strn(struct buf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
 	buf_add(b, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
+	for (size_t i = 0; i < n; i++) {
+		switch (p[i]) {
 		case '"':
 			buf_add(b, "\\\"", 2);
 			break;
@@ -83,10 +93,10 @@ void buf_json_str(struct buf *b, const char *s)
 			buf_add(b, "\\t", 2);
 			break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
-				buf_printf(b, "\\u%04x", *p);
+			if (p[i] < 0x20 || p[i] == 0x7f)
+				buf_printf(b, "\\u%04x", p[i]);
 			else
-				buf_add(b, p, 1);
+				buf_add(b, p + i, 1);
 		}
 	}
 	buf_add(b, "\"", 1);
