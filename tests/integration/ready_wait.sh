@@ -32,23 +32,25 @@ t0=$(_nv_now_us)
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 5)s" late
 t1=$(_nv_now_us)
 # The first pong was last_pong_ms_ago before the daemon answered the
-# status query started at t2 (>= t1): wait-ready returned at most
-# last_pong_ms_ago - (t2 - t1) ms after it.
-t2=$(_nv_now_us)
-pong_ago=$(nvctl status --json late | jq -r '.listeners[0].last_pong_ms_ago')
+# status query that returned at t3.  Subtracting all of t3 - t1 leaves
+# out the start-up of that natsvisorctl (a machine's speed, not the
+# daemon's); what remains is the latency plus wait-ready's own return to
+# this shell, less the status query's (the same few steps), so the bound
+# can stay tight on a loaded machine.
+status_json=$(nvctl status --json late)
+t3=$(_nv_now_us)
+pong_ago=$(jq -r '.listeners[0].last_pong_ms_ago' <<<"$status_json")
 [[ $pong_ago =~ ^[0-9]+$ ]] || fail "no last pong for late: $pong_ago"
-latency=$((pong_ago - (t2 - t1) / 1000))
+latency=$((pong_ago - (t3 - t1) / 1000))
 ((latency >= 0)) || latency=0
 exec_ns=$(<"$NV_DIR/late.exec")
 since_exec=$((t1 / 1000 - exec_ns / 1000000))
 nv_log "wait-ready late: returned after $(((t1 - t0) / 1000)) ms," \
 	"$since_exec ms after late's exec"
-printf 'wait-ready latency: at most %s ms after the first pong; %s ms after the listener exec (connect, subscribe, ping schedule)\n' \
+printf 'wait-ready latency: about %s ms after the first pong; %s ms after the listener exec (connect, subscribe, ping schedule)\n' \
 	"$latency" "$since_exec"
 (((t1 - t0) / 1000 >= 1400)) || fail "late ready before its 1.5 s sleep ended"
-# (An upper bound that includes starting two natsvisorctl processes:
-# generous, for loaded machines.)
-((latency <= $(nv_scale 200))) ||
+((latency <= $(nv_scale 50))) ||
 	fail "wait-ready returned $latency ms after the first pong"
 ((since_exec <= $(nv_scale 1000))) ||
 	fail "late ready only $since_exec ms after its exec"
