@@ -2,16 +2,28 @@
 # bench.sh: natsvisor against its peers, side by side in one run.
 #
 #   bench.sh [--quick] [--no-install] [--idle SECONDS] [--kills N]
-#            [--peer-kills N] [--out FILE]
+#            [--peer-kills N] [--out FILE] [--ctl-alt PATH]
 #
 # Measures natsvisor (natsvisord, natsvisorctl, natsvisor-listen) and the
 # supervisors users would otherwise pick -- supervisord, runit, s6 (with
 # and without a readiness fd) and daemontools -- on this machine in this
 # run, and prints one table: metric, natsvisor, each peer, and natsvisor's
-# ratio to the best peer of that row (lower is better everywhere).  The
-# raw figures go to FILE (default $top_builddir/bench-results.txt) and
-# FILE's .json sibling.  `make bench` runs it; `make check` runs --quick
-# through smoke.sh.
+# ratio to the best peer of that row (every row with a ratio is lower-is-
+# better).  The raw figures go to FILE (default
+# $top_builddir/bench-results.txt) and FILE's .json sibling.  `make bench`
+# runs it; `make check` runs --quick through smoke.sh.
+#
+# Method, as in the peers' note: every supervisor runs bench-child (static;
+# it stamps CLOCK_MONOTONIC at main()); a restart is timed from just
+# before kill(SIGKILL) to the new child's own stamp.  The peers and the
+# default-backoff natsvisor are killed once their child is 1.2 s old (all
+# their 1 s guards past), round robin; natsvisor's zero-backoff series 20
+# ms after each start.  Readiness uses bench-listen (nats.c + nvping).
+# Scale: start -> the latest first start, trees 2 s old, median of 3.
+# RSS/PSS: summed over the supervisor processes.  Idle CPU: utime+stime
+# over one window shared by all systems at N=1000.  Status queries:
+# hyperfine medians, interleaved over three rounds.  "floor" rows: what a
+# bare fork/exec/waitpid loop achieves on the same machine.
 #
 # As root, missing peers are installed from Debian with apt-get (never
 # started as services: each runs by hand in a scratch directory and is
