@@ -218,7 +218,13 @@ static int ctl_call(const char *sock, int argc, char **argv, const char *body,
 		const char *o, *e;
 		size_t ol, el;
 		ctl_decode_reply(r.buf, r.len, &code, &o, &ol, &e, &el);
-		*out = strndup(o, ol);
+		/* Not strndup: the reply is not NUL-terminated, and a
+		 * string function may read past it (ASan's
+		 * strict_string_checks says so). */
+		if ((*out = malloc(ol + 1)) == NULL)
+			die("out of memory");
+		memcpy(*out, o, ol);
+		(*out)[ol] = '\0';
 	}
 	close(fd);
 	free(r.buf);

@@ -20,5 +20,11 @@ if [[ $interp == 0 ]]; then
 	pass "static natsvisorctl: socket commands work, --nats refused"
 fi
 nv_log "natsvisorctl is dynamic, needs: $needed"
+if [[ -n ${NV_SANITIZERS:-} ]]; then
+	# A sanitizer build links the sanitizer runtimes and more (libinih,
+	# libbsd are kept there): only the absence of nats.c is checked.
+	[[ $needed != *libnats* ]] || fail "natsvisorctl links nats.c: $needed"
+	pass "sanitizer build: natsvisorctl does not link nats.c"
+fi
 [[ $needed == "libc.so.6 " ]] || fail "natsvisorctl links more than libc: $needed"
 pass "dynamic natsvisorctl links libc only"
