@@ -162,7 +162,7 @@ static const struct config_key config_keys[] = {
 	 "required", NB, false,
 	 "program and arguments, split with shell-style quoting, no shell"},
 	{"subjects", CS_LISTENER, CT_SUBJECTS, LOFF(subjects), LOFF(nsubjects),
-	 NULL, "required", NB, false,
+	 NULL, "none", NB, false,
 	 "subjects the listener holds (wildcards allowed)"},
 	{"queue_group", CS_LISTENER, CT_QUEUE, LOFF(queue_group), NOFF, NULL,
 	 "none", NB, false, "queue group the listener subscribes with"},
@@ -1040,10 +1040,6 @@ static void config_listener_finish(struct config_ctx *c,
 	if (l->command == NULL && !quiet &&
 	    config_where(w, "command", (struct nv_where){0}).file == NULL)
 		config_err_at(c, l->where, "listener '%s' has no command",
-			      l->name);
-	if (l->subjects == NULL && !quiet &&
-	    config_where(w, "subjects", (struct nv_where){0}).file == NULL)
-		config_err_at(c, l->where, "listener '%s' has no subjects",
 			      l->name);
 	if (l->command && l->shell) {
 		char **v = calloc(4, sizeof *v);

@@ -60,6 +60,10 @@ static void group_poll_arm(void);
  * in 5 s for 1000 listeners not yet subscribed, and as much again in
  * nats-server), which slows the very start-ups being waited for. */
 #define FAST_PING_RATE 10000
+/* After SLOW_START_MS without a reply, a starting listener is pinged every
+ * SLOW_PING_MS: readiness is then seen within that much of the reply. */
+#define SLOW_START_MS 3000
+#define SLOW_PING_MS 50
 
 uint64_t now_ms(void)
 {
@@ -184,6 +188,12 @@ static uint64_t ping_fast_delay(struct lsn *l)
 	uint64_t share = (uint64_t)d.nstarting * 1000 / FAST_PING_RATE;
 	if (delay > FAST_PING_CAP_MS)
 		delay = FAST_PING_CAP_MS;
+	/* A listener still silent after a few seconds is a slow starter or
+	 * will never answer: ping it less often, so that one which never
+	 * subscribes does not cost 200 pings a second until ready_timeout. */
+	if (l->m.state == LST_STARTING &&
+	    now_ms() - l->m.spawned_at > SLOW_START_MS && delay < SLOW_PING_MS)
+		delay = SLOW_PING_MS;
 	return delay < share ? share : delay;
 }
 

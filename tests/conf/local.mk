@@ -94,8 +94,6 @@ CONF_TEST_FILES = \
 	tests/conf/bad/missing-command.ini \
 	tests/conf/bad/missing-key.err \
 	tests/conf/bad/missing-key.ini \
-	tests/conf/bad/missing-subjects.err \
-	tests/conf/bad/missing-subjects.ini \
 	tests/conf/bad/nats-server-name.err \
 	tests/conf/bad/nats-server-name.ini \
 	tests/conf/bad/one-value.err \
@@ -140,6 +138,7 @@ CONF_TEST_FILES = \
 	tests/conf/good/conf.d/20-more.ini \
 	tests/conf/good/empty.ini \
 	tests/conf/good/full.ini \
+	tests/conf/good/no-subjects.ini \
 	tests/conf/good/minimal.ini \
 	tests/conf/good/r01-wide.ini \
 	tests/conf/good/r02-semi.ini \

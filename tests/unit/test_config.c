@@ -252,7 +252,6 @@ static void test_errors(void)
 		  "t.ini:7: unknown key 'restrat' in [listener:a]; did you mean 'restart'?\n"
 		  "t.ini:8: unknown section [nope] (expected [natsvisor], [defaults] or [listener:NAME])\n"
 		  "t.ini:10: listener 'b' has no command\n"
-		  "t.ini:10: listener 'b' has no subjects\n"
 		  "t.ini:11: unknown user 'no-such-user-x'");
 	CHECK_STR(fails(L "requires = b\n[listener:b]\ncommand = x\nsubjects = b\nrequires = a\n"),
 		  "t.ini:4: requires cycle: a -> b -> a");
