@@ -317,11 +317,23 @@ static void bus_do_publish(struct bus_cmd *c)
 	if (s == NATS_OK)
 		s = natsConnection_PublishMsg(bus.nc, m);
 	natsMsg_Destroy(m);
-	if (s == NATS_OK) {
-		snprintf(reply, sizeof(reply), "%s.f%llu", bus.inbox,
-			 (unsigned long long)c->id);
-		s = natsConnection_Publish(bus.nc, reply, NULL, 0);
+	if (s != NATS_OK) {
+		/* Refused before it left us (too large for the server, bad
+		 * header...): certainly not delivered, so say so at once. */
+		struct bus_event *ev = calloc(1, sizeof(*ev));
+		if (ev) {
+			const char *t = natsStatus_GetText(s);
+			ev->type = BUS_PUBLISH_FAILED;
+			ev->id = c->id;
+			ev->data = bus_dup(t, strlen(t));
+			ev->len = ev->data ? strlen(t) : 0;
+			bus_emit(ev);
+		}
+		return;
 	}
+	snprintf(reply, sizeof(reply), "%s.f%llu", bus.inbox,
+		 (unsigned long long)c->id);
+	s = natsConnection_Publish(bus.nc, reply, NULL, 0);
 	if (s != NATS_OK) {
 		char text[200];
 		snprintf(text, sizeof(text), "publish %llu: %s",

@@ -32,6 +32,7 @@ enum bus_evtype {
 	BUS_FLUSHED,      /* the marker of publish id came back */
 	BUS_MSG,          /* message on a bus_subscribe() subject: tag */
 	BUS_ERROR,        /* asynchronous error: data = text */
+	BUS_PUBLISH_FAILED, /* publish id was refused before sending: data */
 };
 
 struct bus_event {

@@ -683,6 +683,22 @@ bool cmd_wants_pongs(void)
 	return false;
 }
 
+/* The connection refused publish ID before sending it: not delivered. */
+void cmd_on_publish_failed(uint64_t id, const char *why)
+{
+	for (struct held *h = held_head; h; h = h->next) {
+		if (h->verb == CTL_PUBLISH && h->id == id &&
+		    h->phase == PUB_SENT) {
+			struct buf err = { 0 };
+			buf_printf(&err, "publish %s: not published: %s\n",
+				   h->subject, why);
+			held_reply(h, CTL_NO, NULL, &err);
+			buf_free(&err);
+			return;
+		}
+	}
+}
+
 void cmd_on_flushed(uint64_t id)
 {
 	for (struct held *h = held_head; h; h = h->next) {

@@ -876,6 +876,9 @@ static void on_bus_event(struct bus_event *ev, void *arg)
 	case BUS_CONFIRM:
 		cmd_on_confirm(ev->id, ev->data, ev->len);
 		break;
+	case BUS_PUBLISH_FAILED:
+		cmd_on_publish_failed(ev->id, ev->data ? ev->data : "error");
+		break;
 	case BUS_MSG:
 		cmd_on_nats_request(ev->tag, ev->subject, ev->reply, ev->data,
 				    ev->len);

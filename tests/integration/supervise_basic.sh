@@ -40,6 +40,14 @@ assert_exit 0 nvctl publish agents.core.task "gated hello"
 # the listener stores it a moment later.
 wait_until 5 grep -rqx "gated hello" "$NV_DIR/inbox/core/new" ||
 	fail "gated publish not in core's inbox"
+# Larger than the server's max_payload (1 MiB by default): refused before
+# sending, so exit 1 at once with the reason, never 6 after the timeout.
+head -c 1100000 /dev/zero | tr '\0' x >"$NV_DIR/big"
+t0=$(date +%s%N)
+assert_exit 1 nvctl publish --timeout 20s agents.core.big <"$NV_DIR/big"
+[[ $NV_OUT == *"not published"*"Maximum Payload"* ]] ||
+	fail "refused publish gave no reason: $NV_OUT"
+(($(date +%s%N) - t0 < 5000000000)) || fail "refused publish waited"
 assert_exit 4 nvctl publish agents.nobody.task "lost"
 assert_exit 2 nvctl publish 'agents.core.*' "wildcard"
 assert_exit 2 nvctl is-ready nosuch
