@@ -943,8 +943,11 @@ static int cmd_floor(int argc, char **argv)
 				_exit(127);
 			}
 			if (wait_new_pid(ifd, &t, k ? c[0] : prev, &npid, &nts,
-					 5000) < 0 || npid != c[k])
+					 5000) < 0 || npid != c[k]) {
+				kill(c[k], SIGKILL); /* leave nothing behind */
+				waitpid(c[k], NULL, 0);
 				die("floor: %s did not start", cmd[0]);
+			}
 			if (k == 1)
 				break;
 			/* phases, when the program writes them */
