@@ -1172,6 +1172,17 @@ static void config_read_path(struct config_ctx *c, const char *path,
 	fclose(f);
 }
 
+/* The first error glob() met other than a missing directory. */
+static int config_glob_errno;
+
+static int config_glob_error(const char *path, int err)
+{
+	(void)path;
+	if (err != ENOENT && err != ENOTDIR && config_glob_errno == 0)
+		config_glob_errno = err;
+	return 0;
+}
+
 /* include = PATTERN: read every match, in lexical order. */
 static void config_include(struct config_ctx *c, int file, int line,
 			   const char *val)
@@ -1202,8 +1213,14 @@ static void config_include(struct config_ctx *c, int file, int line,
 		}
 		pat = full;
 	}
-	rc = glob(pat, GLOB_ERR, NULL, &g);
-	if (rc == GLOB_NOMATCH) {
+	/* A directory that does not exist matches nothing, like an empty
+	 * one; a directory we may not read is an error. */
+	config_glob_errno = 0;
+	rc = glob(pat, 0, config_glob_error, &g);
+	if (config_glob_errno != 0) {
+		config_err(c, file, line, "include '%s': cannot list files: %s",
+			   pat, strerror(config_glob_errno));
+	} else if (rc == GLOB_NOMATCH) {
 		if (strpbrk(word, "*?[") == NULL)
 			config_err(c, file, line, "include '%s': %s", pat,
 				   strerror(ENOENT));

@@ -138,6 +138,7 @@ CONF_TEST_FILES = \
 	tests/conf/good/conf.d/20-more.ini \
 	tests/conf/good/empty.ini \
 	tests/conf/good/full.ini \
+	tests/conf/good/include-missing-dir.ini \
 	tests/conf/good/no-subjects.ini \
 	tests/conf/good/minimal.ini \
 	tests/conf/good/r01-wide.ini \
