@@ -110,8 +110,12 @@ static void fmt_stale(struct buf *b, const struct lsn *l)
 
 static void fmt_uptime(char *out, size_t len, const struct lsn *l, uint64_t now)
 {
-	if (lst_is_live(&l->m) && l->m.spawned_at)
-		snprintf(out, len, "%s", format_duration(now - l->m.spawned_at));
+	if (lst_is_live(&l->m) && l->m.spawned_at) {
+		uint64_t up = now - l->m.spawned_at;
+		/* Whole seconds past a minute: the column stays aligned. */
+		snprintf(out, len, "%s",
+			 format_duration(up >= 60000 ? up / 1000 * 1000 : up));
+	}
 	else
 		snprintf(out, len, "-");
 }
@@ -133,7 +137,7 @@ static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
 	for (size_t i = 0; i < n; i++)
 		if (strlen(ls[i]->conf->name) > w)
 			w = strlen(ls[i]->conf->name);
-	buf_printf(b, "%-*s  %-8s  %-9s  %-7s  %-8s  %-8s  %-11s  %s\n", (int)w,
+	buf_printf(b, "%-*s  %-8s  %-9s  %-7s  %-10s  %-8s  %-11s  %s\n", (int)w,
 		   "NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS",
 		   "LAST-EXIT", "INFO");
 	for (size_t i = 0; i < n; i++) {
@@ -148,7 +152,7 @@ static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
 			snprintf(pid, sizeof(pid), "-");
 		fmt_uptime(up, sizeof(up), l, now);
 		fmt_exit(ex, sizeof(ex), l);
-		buf_printf(b, "%-*s  %-8s  %-9s  %-7s  %-8s  %-8lu  %-11s  ",
+		buf_printf(b, "%-*s  %-8s  %-9s  %-7s  %-10s  %-8lu  %-11s  ",
 			   (int)w, l->conf->name, lst_state_name(l->m.state),
 			   health, pid, up, l->m.restarts_total, ex);
 		if (l->spawn_err[0] && l->m.spawn_error)

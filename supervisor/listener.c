@@ -535,9 +535,13 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 		if (l->state == LST_STARTING) {
 			l->health = HEALTH_PENDING;
 			l->deadline = now + c->ready_timeout_ms;
-			lst_reason(l, "NATS is back; waiting for a first reply");
+			lst_reason(l, "%s; waiting for a first reply",
+				   l->was_connected ? "NATS is back"
+						    : "connected to NATS");
+			l->was_connected = true;
 			return ACT_PING | ACT_LOG;
 		}
+		l->was_connected = true;
 		if (l->state == LST_RUNNING) {
 			/* Readiness returns with a reply, not with our
 			 * connection: the listener may still be reconnecting. */

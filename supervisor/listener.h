@@ -87,6 +87,7 @@ struct lst {
 	enum lst_state state;
 	enum lst_health health;
 	bool connected;     /* the daemon's bus is up */
+	bool was_connected; /* ... and has been before (for log wording) */
 	int pid;            /* main process, 0 once reaped */
 	int pgid;           /* process group, 0 when none is left */
 	uint64_t since;     /* entered the current state */
