@@ -490,6 +490,10 @@ listen_setup_options(natsOptions **op)
 		    name : "natsvisor-listen");
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(o, -1);
+	/* Pongs and confirmations go out at once, not after nats.c's 1 ms
+	 * flusher delay: they are what readiness and --confirm wait for. */
+	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectWait(o, LISTEN_RECONNECT_WAIT);
 	if (s == NATS_OK)
