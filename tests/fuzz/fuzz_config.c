@@ -61,7 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; cfg && i < cfg->nlisteners; i++)
 		if (cfg->listeners[i].argv == NULL ||
 		    cfg->listeners[i].argv[0] == NULL ||
-		    cfg->listeners[i].nsubjects == 0)
+		    (cfg->listeners[i].nsubjects == 0) !=
+			    (cfg->listeners[i].subjects == NULL ||
+			     cfg->listeners[i].subjects[0] == NULL))
 			abort(); /* a valid listener can run */
 	config_free(cfg);
 	errors_clear(&errs);

@@ -118,7 +118,7 @@ pid_alive "$bg" || fail "the daemon did not keep running"
 daemon_stop
 
 # An invalid file: 78 from the original process, nothing left running.
-printf '[listener:x]\ncommand = true\n' >"$NV_DIR/invalid.ini"
+printf '[listener:x]\ncommand = true\nrestart = sometimes\n' >"$NV_DIR/invalid.ini"
 daemon_run "$NV_DIR/invalid.ini"
 assert_eq 78 "$rc" "--daemon with an invalid file"
 pass
