@@ -906,33 +906,49 @@ static void cmd_reload(struct ctl_client *c)
 	reply_bufs(c, r == 0 ? CTL_OK : CTL_NO, &out, &err);
 }
 
-/* Hold a start/stop/restart until it has taken effect. */
-static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
+/* Hold CMD on its targets (NAMES, or every listener with ALL; WANTED:
+ * only those meant to run).  On a usage error, when REFUSE_SHUTDOWN and
+ * the daemon is stopping, or out of memory, answer C and return NULL. */
+static struct held *held_targets(struct ctl_client *c,
+				 const struct ctl_cmd *cmd, bool all,
+				 bool wanted, uint64_t timeout_ms,
+				 bool refuse_shutdown)
 {
 	struct buf out = { 0 }, err = { 0 };
 	size_t nt = 0;
-	struct lsn **t = targets_resolve(cmd->names, cmd->nnames, cmd->all,
-					 false, &nt, &err);
+	struct lsn **t = targets_resolve(cmd->names, cmd->nnames, all, wanted,
+					 &nt, &err);
 	if (err.len || t == NULL) {
 		free(t);
 		reply_bufs(c, CTL_USAGE, &out, &err);
-		return;
+		return NULL;
 	}
-	if (d.shutting_down) {
+	if (refuse_shutdown && d.shutting_down) {
 		free(t);
 		buf_printf(&err, "natsvisord is shutting down\n");
 		reply_bufs(c, CTL_NO, &out, &err);
-		return;
+		return NULL;
 	}
-	struct held *h = held_new(cmd->verb, c, 0);
+	struct held *h = held_new(cmd->verb, c, timeout_ms);
 	if (h == NULL) {
 		free(t);
 		buf_printf(&err, "out of memory\n");
 		reply_bufs(c, CTL_NO, &out, &err);
-		return;
+		return NULL;
 	}
 	h->t = t;
 	h->nt = nt;
+	return h;
+}
+
+/* Hold a start/stop/restart until it has taken effect. */
+static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
+{
+	struct held *h = held_targets(c, cmd, cmd->all, false, 0, true);
+	if (h == NULL)
+		return;
+	struct lsn **t = h->t;
+	size_t nt = h->nt;
 	h->seq = calloc(nt + 1, sizeof(*h->seq));
 	h->eseq = calloc(nt + 1, sizeof(*h->eseq));
 	h->done0 = calloc(nt + 1, sizeof(*h->done0));
@@ -964,25 +980,9 @@ static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
 
 static void cmd_wait_ready(struct ctl_client *c, const struct ctl_cmd *cmd)
 {
-	struct buf out = { 0 }, err = { 0 };
-	size_t nt = 0;
-	struct lsn **t = targets_resolve(cmd->names, cmd->nnames,
-					 cmd->nnames == 0, true, &nt, &err);
-	if (err.len || t == NULL) {
-		free(t);
-		reply_bufs(c, CTL_USAGE, &out, &err);
-		return;
-	}
-	struct held *h = held_new(CTL_WAIT_READY, c, cmd->timeout_ms);
-	if (h == NULL) {
-		free(t);
-		buf_printf(&err, "out of memory\n");
-		reply_bufs(c, CTL_NO, &out, &err);
-		return;
-	}
-	h->t = t;
-	h->nt = nt;
-	daemon_mark_dirty();
+	if (held_targets(c, cmd, cmd->nnames == 0, true, cmd->timeout_ms,
+			 false))
+		daemon_mark_dirty();
 }
 
 /* Split "K:V" headers, hold the publish until the gate opens. */
