@@ -783,12 +783,6 @@ void cmd_close(void)
 	}
 }
 
-void cmd_shutdown(void)
-{
-	/* Held requests are answered by the evaluation that follows:
-	 * lifecycle requests fail, waits fail as listeners stop. */
-}
-
 /* ------------------------------------------------------------------ */
 /* Immediate commands */
 

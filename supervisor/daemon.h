@@ -121,7 +121,6 @@ void cmd_on_publish_failed(uint64_t id, const char *why);
 void cmd_on_confirm(uint64_t id, const char *data, size_t len);
 void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 			 const char *data, size_t len);
-void cmd_shutdown(void);
 void cmd_forget(struct lsn *l);
 void cmd_close(void);
 bool cmd_wants_pongs(void);

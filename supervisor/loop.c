@@ -1117,7 +1117,8 @@ void daemon_shutdown(int code, const char *why)
 	d.shutting_down = true;
 	log_info("shutting down: %s", why);
 	notify_send("STOPPING=1");
-	cmd_shutdown();
+	/* Held requests are answered by the evaluation that follows: a
+	 * start fails, waits fail as listeners stop. */
 	/* A periodic check covers orphans, which do not all signal us. */
 	uv_timer_start(&shutdown_timer, shutdown_on_timer, 100, 100);
 	daemon_mark_dirty();
