@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "spawn.h"
 
 int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	     int daemon_fd);
@@ -179,6 +180,11 @@ int main(int argc, char **argv, char **envp)
 		return config_check_main(path, verbose);
 
 	log_init("natsvisord", verbose);
+	/* The spawn slots first, while descriptor numbers are low. */
+	if (spawn_init() < 0) {
+		fprintf(stderr, "natsvisord: /dev/null: %s\n", strerror(errno));
+		return 1;
+	}
 	struct nv_errors errs = { 0 };
 	struct nv_config *cfg = config_load(path, &errs);
 	if (cfg == NULL) {

@@ -60,6 +60,13 @@ struct spawn_child {
  * exec, ...) comes back through CHILD->errpipe, and the child exits 127. */
 int spawn_start(const struct spawn_req *req, struct spawn_child *child);
 
+/* Take the four descriptor slots every spawn passes its child's
+ * descriptors through (spawn.c explains why).  Call it early in main(),
+ * before the event loop and nats.c open descriptors, so that the slots
+ * get low numbers; spawn_start() calls it itself otherwise.  Returns 0, or
+ * -1 with errno if /dev/null cannot be opened or duplicated. */
+int spawn_init(void);
+
 /* Read the exec-error pipe without blocking.  Returns 1 when exec
  * succeeded (EOF, nothing written), 2 when the child reported a failure
  * (*STAGE and *ERRNUM set), 0 when nothing is known yet (would block).
