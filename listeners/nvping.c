@@ -32,6 +32,7 @@ struct nvping {
 	pthread_cond_t		 cond;		/* closed_seen, ping_done */
 	char			*subject;	/* ping subject or NULL */
 	char			*name;		/* NATSVISOR_NAME or NULL */
+	char			*hello;		/* NATSVISOR_HELLO_SUBJECT or NULL */
 	natsConnection		*nc;
 	natsSubscription	*ping;
 	natsSubscription	**subs;		/* the application's, not owned */
@@ -160,6 +161,7 @@ nvping_new(void)
 	pthread_cond_init(&np->cond, NULL);
 	np->subject = nvping_getenv_dup("NATSVISOR_PING_SUBJECT");
 	np->name = nvping_getenv_dup("NATSVISOR_NAME");
+	np->hello = nvping_getenv_dup("NATSVISOR_HELLO_SUBJECT");
 	np->connected = true;
 	np->app_ready = true;
 	np->backlog = -1;
@@ -213,6 +215,7 @@ nvping_free(nvping *np)
 		natsStatistics_Destroy(np->stats);
 	free(np->subject);
 	free(np->name);
+	free(np->hello);
 	pthread_cond_destroy(&np->cond);
 	pthread_mutex_destroy(&np->lock);
 	free(np);
@@ -621,6 +624,11 @@ nvping_start(nvping *np, natsConnection *nc, natsSubscription **subs,
 	if (s == NATS_OK)
 		s = natsSubscription_SetOnCompleteCB(np->ping,
 		    nvping_ping_done_cb, np);
+	/* After the subscription, on the same connection: natsvisord pings
+	 * at once when it sees this instead of at its next scheduled ping.
+	 * Lost, it costs only that wait. */
+	if (s == NATS_OK && np->hello != NULL)
+		(void)natsConnection_Publish(nc, np->hello, NULL, 0);
 	return s;
 }
 

@@ -82,7 +82,8 @@ void		 nvping_on_error(nvping *np, natsConnection *nc, natsStatus err);
 
 /*
  * Call once every data subscription exists: flushes nc, checks that no
- * subscription was refused, then subscribes to the ping subject (last).
+ * subscription was refused, then subscribes to the ping subject (last)
+ * and says hello on NATSVISOR_HELLO_SUBJECT, if set.
  * subs are reported in the reply ("subjects") and their pending and
  * dropped counts become "backlog" and "dropped"; they must outlive
  * the helper (free the helper first).  A refused subscription is not an

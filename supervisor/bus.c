@@ -150,6 +150,9 @@ static void bus_on_inbox(natsConnection *nc, natsSubscription *sub,
 			case 'f':
 				ev->type = BUS_FLUSHED;
 				break;
+			case 'h':
+				ev->type = BUS_HELLO;
+				break;
 			default:
 				free(ev);
 				ev = NULL;

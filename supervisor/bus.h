@@ -12,7 +12,9 @@
  * request whose reply subject is <inbox>.p<id>, a confirmed publish uses
  * <inbox>.c<id>, and a publish is "flushed" without blocking by a marker
  * message to <inbox>.f<id> sent right after it on the same connection:
- * when the marker comes back, the server has processed the publish.
+ * when the marker comes back, the server has processed the publish.  A
+ * listener says hello on <inbox>.h<id> once its ping subscription exists
+ * (NATSVISOR_HELLO_SUBJECT), so that it is pinged at once.
  */
 #ifndef NV_BUS_H
 #define NV_BUS_H
@@ -33,6 +35,7 @@ enum bus_evtype {
 	BUS_MSG,          /* message on a bus_subscribe() subject: tag */
 	BUS_ERROR,        /* asynchronous error: data = text */
 	BUS_PUBLISH_FAILED, /* publish id was refused before sending: data */
+	BUS_HELLO,        /* a listener's hello on <inbox>.h<id> */
 };
 
 struct bus_event {

@@ -42,6 +42,8 @@ struct lsn {
 	uint64_t ping_sent_ns;       /* ... in ns (uv_hrtime) */
 	uint64_t pong_ping_ns;       /* send time of the last ping answered */
 	unsigned fast_step;          /* position in the starting ping schedule */
+	uint64_t hello_id;           /* this incarnation's <inbox>.h<id> */
+	bool hello_seen;             /* hello came while a ping was out: re-ping */
 	char ping_subject[256];
 	char reply_reason[128];      /* "subjects" mismatch or not-ready reason */
 	/* Counters of the latest pong, -1 when it had none: */

@@ -213,6 +213,10 @@ static void ping_schedule(struct lsn *l)
 		delay = l->conf->health_interval_ms;
 		delay = since < delay ? delay - since : 0;
 	}
+	if (l->hello_seen) { /* the last ping may have gone before its hello */
+		l->hello_seen = false;
+		delay = 0;
+	}
 	l->ping_id = 0;
 	uv_timer_start(&l->ping_timer, ping_on_timer, delay, 0);
 }
@@ -410,6 +414,28 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 		daemon_mark_dirty(); /* fresh pongs release held publishes */
 }
 
+/* A listener said hello: its ping subscription exists, so ping it now
+ * rather than at the next step of the schedule.  A ping already on its way
+ * may have passed the subscription; then the next one goes as soon as it
+ * is answered. */
+static void hello_on(uint64_t id)
+{
+	size_t slot = (size_t)(id >> 40);
+	if (slot >= d.nslots || d.slots[slot] == NULL)
+		return;
+	struct lsn *l = d.slots[slot];
+	if (l->hello_id != id ||
+	    (l->m.state != LST_STARTING && l->m.state != LST_RUNNING))
+		return; /* an earlier incarnation's, or a stray */
+	log_debug("%s: hello", lsn_name(l));
+	if (l->ping_id != 0) {
+		l->hello_seen = true;
+	} else if (d.connected) {
+		uv_timer_stop(&l->ping_timer);
+		ping_send(l);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Spawning */
 
@@ -458,6 +484,8 @@ static char **env_build(struct lsn *l, char ***owned, size_t *nowned)
 	if (!l->is_server) {
 		OWN("NATSVISOR_NAME=%s", c->name);
 		OWN("NATSVISOR_PING_SUBJECT=%s", l->ping_subject);
+		OWN("NATSVISOR_HELLO_SUBJECT=%s.h%llu", bus_inbox(),
+		    (unsigned long long)l->hello_id);
 		struct buf b = { 0 };
 		for (size_t i = 0; i < c->nsubjects; i++)
 			buf_printf(&b, "%s%s", i ? " " : "", c->subjects[i]);
@@ -613,6 +641,10 @@ static void lsn_spawn(struct lsn *l)
 
 	char **owned = NULL;
 	size_t nowned = 0;
+	if (!l->is_server) {
+		l->hello_id = ping_id_new(l);
+		l->hello_seen = false;
+	}
 	char **env = env_build(l, &owned, &nowned);
 	char *path = spawn_resolve(c->argv[0], env);
 	if (path == NULL) {
@@ -725,7 +757,12 @@ static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
 	if ((acts & ACT_PING) && !l->is_server) {
 		l->fast_step = 0;
 		l->ping_id = 0;
-		if (d.connected)
+		/* A process spawned this instant cannot have subscribed yet:
+		 * its first ping waits for the schedule's first step (and a
+		 * burst of spawns is not slowed by a ping for each). */
+		if (m->state == LST_STARTING)
+			ping_schedule(l);
+		else if (d.connected)
 			ping_send(l);
 	}
 	if (m->deadline) {
@@ -869,6 +906,9 @@ static void on_bus_event(struct bus_event *ev, void *arg)
 		break;
 	case BUS_REPLY:
 		ping_on_reply(ev->id, ev->no_responders, ev->data, ev->len);
+		break;
+	case BUS_HELLO:
+		hello_on(ev->id);
 		break;
 	case BUS_FLUSHED:
 		cmd_on_flushed(ev->id);

@@ -153,7 +153,7 @@ grep -q '^NATSVISOR_PING_SUBJECT=_NATSVISOR\.' <<<"$env" ||
 # clear_environment: only natsvisor's variables and its own.
 p=$(pid_of clean)
 names=$(env_of "$p" | cut -d= -f1 | sort | tr '\n' ' ')
-assert_eq "NATSVISOR_NAME NATSVISOR_PING_SUBJECT NATSVISOR_SUBJECTS NATS_URL ONLY " \
+assert_eq "NATSVISOR_HELLO_SUBJECT NATSVISOR_NAME NATSVISOR_PING_SUBJECT NATSVISOR_SUBJECTS NATS_URL ONLY " \
 	"$names" "environment of clean"
 
 # inherit: the daemon's environment minus NOTIFY_SOCKET; the daemon's own
