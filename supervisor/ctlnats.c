@@ -5,12 +5,14 @@
  * gives the types (__typeof__ of each function), dlsym() the addresses,
  * and natsvisorctl's link line keeps no dependency on it.  One connection
  * without reconnects, one request, the reply frame decoded with the same
- * code as a socket reply.  See ctlnats.h.
+ * code as a socket reply.  A static natsvisorctl cannot dlopen and
+ * execs its dynamic twin instead (ctlnats_exec).  See ctlnats.h.
  */
 #include "ctlnats.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +73,8 @@ static int ctlnats_load(void)
 	};
 
 #ifdef NV_STATIC_CTL
-	fprintf(stderr, "natsvisorctl: --nats is not available: this "
-			"natsvisorctl is linked statically "
-			"(--enable-static-ctl) and cannot load %s\n",
+	/* Not reached: main() hands --nats to natsvisorctl-nats. */
+	fprintf(stderr, "natsvisorctl: a static program cannot load %s\n",
 		CTLNATS_SONAME);
 	(void)syms;
 	return -1;
@@ -99,6 +100,32 @@ static int ctlnats_load(void)
 	return 0;
 #endif
 }
+
+#ifdef NV_STATIC_CTL
+int ctlnats_exec(char **argv)
+{
+	char self[PATH_MAX], near[PATH_MAX + 32];
+	const char *first = "/proc/self/exe";
+	ssize_t n = readlink(first, self, sizeof self - 1);
+	int first_err = errno;
+
+	/* Next to this program first, so that a build tree runs its own. */
+	if (n > 0 && self[0] == '/') {
+		self[n] = '\0';
+		snprintf(near, sizeof near, "%.*s/natsvisorctl-nats",
+			 (int)(strrchr(self, '/') - self), self);
+		execv(near, argv);
+		first = near;
+		first_err = errno;
+	}
+	execv(CTLNATS_HELPER, argv);
+	fprintf(stderr,
+		"natsvisorctl: --nats: cannot run natsvisorctl-nats: "
+		"%s: %s; %s: %s\n",
+		first, strerror(first_err), CTLNATS_HELPER, strerror(errno));
+	return CTL_NO;
+}
+#endif
 
 void ctlnats_default_instance(char *buf, size_t len)
 {

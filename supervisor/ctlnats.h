@@ -8,6 +8,9 @@
  * natsvisor.<instance>.request (commands that change nothing) or
  * natsvisor.<instance>.control (the others; natsvisord subscribes to it
  * only with nats_control = yes), and prints the reply frame.
+ *
+ * A static natsvisorctl (configure's default) cannot dlopen: it hands
+ * --nats to natsvisorctl-nats, the same client linked dynamically.
  */
 #ifndef NV_CTLNATS_H
 #define NV_CTLNATS_H
@@ -27,6 +30,13 @@
  * NATS cannot be reached), 1 when nats.c cannot be loaded. */
 int ctlnats_roundtrip(const char *url, const char *instance, bool control,
 		      const char *req, size_t reqlen, uint64_t timeout_ms);
+
+#ifdef NV_STATIC_CTL
+/* Run natsvisorctl-nats with ARGV: the one in this program's directory,
+ * else CTLNATS_HELPER.  Returns only on failure, with the exit status 1,
+ * after saying which paths it tried. */
+int ctlnats_exec(char **argv);
+#endif
 
 /* natsvisord's default instance_id: the host name, with '.', ' ', '*'
  * and '>' replaced by '_'. */

@@ -34,14 +34,24 @@ supervisor_natsvisord_LDADD = supervisor/libnvsys.a supervisor/libnvpure.a \
 # The control client links neither libuv nor nats.c: a status query pays
 # only for the socket round trip.  --nats loads nats.c with dlopen()
 # (ctlnats.c; the header gives the types, -ldl the loader).
-bin_PROGRAMS += supervisor/natsvisorctl
-supervisor_natsvisorctl_SOURCES = supervisor/natsvisorctl.c \
+CTL_SOURCES = supervisor/natsvisorctl.c \
 	supervisor/ctlnats.c supervisor/ctlnats.h
-supervisor_natsvisorctl_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
-supervisor_natsvisorctl_LDADD = supervisor/libnvpure.a $(INIH_LIBS) $(BSD_LIBS) -ldl
+CTL_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
+CTL_LDADD = supervisor/libnvpure.a $(INIH_LIBS) $(BSD_LIBS) -ldl
+bin_PROGRAMS += supervisor/natsvisorctl
+supervisor_natsvisorctl_SOURCES = $(CTL_SOURCES)
+supervisor_natsvisorctl_CFLAGS = $(CTL_CFLAGS)
+supervisor_natsvisorctl_LDADD = $(CTL_LDADD)
 if STATIC_CTL
-# ./configure --enable-static-ctl: no dynamic loader at start-up; --nats
-# then says it is not available (a static program cannot dlopen nats.c).
-supervisor_natsvisorctl_CPPFLAGS = $(AM_CPPFLAGS) -DNV_STATIC_CTL
+# Static (configure's default): no dynamic loader at start-up.  A static
+# program cannot dlopen nats.c: for --nats it runs natsvisorctl-nats, the
+# same client linked dynamically, found next to it (the build tree), else
+# in pkglibexecdir.
+supervisor_natsvisorctl_CPPFLAGS = $(AM_CPPFLAGS) -DNV_STATIC_CTL \
+	-DCTLNATS_HELPER='"$(pkglibexecdir)/natsvisorctl-nats"'
 supervisor_natsvisorctl_LDFLAGS = -static
+pkglibexec_PROGRAMS += supervisor/natsvisorctl-nats
+supervisor_natsvisorctl_nats_SOURCES = $(CTL_SOURCES)
+supervisor_natsvisorctl_nats_CFLAGS = $(CTL_CFLAGS)
+supervisor_natsvisorctl_nats_LDADD = $(CTL_LDADD)
 endif

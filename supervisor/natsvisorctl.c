@@ -19,7 +19,9 @@
  *
  * With --nats URL the same request travels over NATS instead (ctlnats.c,
  * which loads nats.c at run time only then), to the daemon named by
- * --instance, else instance_id in -c FILE, else the host name.
+ * --instance, else instance_id in -c FILE, else the host name.  A static
+ * natsvisorctl cannot load nats.c: it execs natsvisorctl-nats, itself
+ * linked dynamically, with the same arguments.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -525,6 +527,11 @@ int main(int argc, char **argv)
 		}
 		*dst = val;
 	}
+#ifdef NV_STATIC_CTL
+	/* Before anything reads stdin (a publish body). */
+	if (opt_nats)
+		return ctlnats_exec(argv);
+#endif
 	if (i >= argc)
 		return usage_error(NULL, "no command given");
 	args = argv + i;

@@ -76,14 +76,12 @@ sed -n "s/^natsvisor\.$ID\.event\.refused //p" "$EVENTS" |
 	fail "an event reported refused ready"
 
 # The read-only publisher, with the documented permissions (natsvisorctl
-# --nats, unless it is linked statically).
-if readelf -d "$NV_CTL" 2>/dev/null | grep -q NEEDED; then
-	assert_exit 0 "$NV_CTL" --nats "$pubnats" --instance "$ID" wait-ready --timeout 5s good
-	assert_exit 1 "$NV_CTL" --nats "$pubnats" --instance "$ID" is-ready refused
-	js=$("$NV_CTL" --nats "$pubnats" --instance "$ID" status --json) ||
-		fail "--nats status"
-	assert_eq "$ID" "$(jq -r .instance_id <<<"$js")" "instance_id"
-fi
+# --nats).
+assert_exit 0 "$NV_CTL" --nats "$pubnats" --instance "$ID" wait-ready --timeout 5s good
+assert_exit 1 "$NV_CTL" --nats "$pubnats" --instance "$ID" is-ready refused
+js=$("$NV_CTL" --nats "$pubnats" --instance "$ID" status --json) ||
+	fail "--nats status"
+assert_eq "$ID" "$(jq -r .instance_id <<<"$js")" "instance_id"
 wait_until 5 grep -q "^natsvisor\.$ID\.event\.good .*\"ready\":true" "$EVENTS" ||
 	fail "the publisher saw no event"
 # The daemon's gated publish and the listener's ping replies work too.
