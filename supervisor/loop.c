@@ -606,7 +606,62 @@ static bool requires_ready(struct lsn *l, const char **missing)
 static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
 		      enum lst_health oh);
 
-/* Start a new incarnation of L now (the state machine asked for it). */
+/* A spawn prepared on the loop thread: the request and what it owns. */
+struct spawn_job {
+	struct lsn *l;
+	struct spawn_req req;
+	char *path;
+	char **env, **owned;
+	size_t nowned;
+};
+
+/* The spawns of a burst (start_listeners): prepared one by one, started
+ * together by spawn_batch() on several threads, then finished in order. */
+static struct {
+	bool on;
+	struct spawn_job *jobs;
+	size_t n, cap;
+} batch;
+
+static void job_free(struct spawn_job *j)
+{
+	free(j->path);
+	for (size_t i = 0; i < j->nowned; i++)
+		free(j->owned[i]);
+	free(j->owned);
+	free(j->env);
+}
+
+/* The spawn of J is done: ERR is 0, or the errno of its failure. */
+static void lsn_spawned(struct spawn_job *j, int err,
+			const struct spawn_child *child)
+{
+	struct lsn *l = j->l;
+	struct lst_event_data ev = { 0 };
+
+	job_free(j);
+	if (err != 0) {
+		snprintf(l->spawn_err, sizeof(l->spawn_err), "fork: %s",
+			 strerror(err));
+		l->spawnerr_seq++;
+		ev.reason = l->spawn_err;
+		lsn_event(l, EV_SPAWN_FAILED, &ev);
+		daemon_mark_dirty();
+		return;
+	}
+	errpipe_close(l);
+	errpipe_watch(l, child->errpipe);
+	if (child->out_fd >= 0)
+		output_attach(l->out, child->out_fd);
+	if (child->err_fd >= 0)
+		output_attach(l->out, child->err_fd);
+	l->fast_step = 0;
+	ev.pid = child->pid;
+	lsn_event(l, EV_SPAWNED, &ev);
+}
+
+/* Start a new incarnation of L now (the state machine asked for it), or
+ * during a burst add it to the batch. */
 static void lsn_spawn(struct lsn *l)
 {
 	const struct nv_listener_conf *c = l->conf;
@@ -639,21 +694,17 @@ static void lsn_spawn(struct lsn *l)
 		snprintf(l->ping_subject, sizeof(l->ping_subject), "%s",
 			 c->ping_subject);
 
-	char **owned = NULL;
-	size_t nowned = 0;
+	struct spawn_job j = { .l = l };
 	if (!l->is_server) {
 		l->hello_id = ping_id_new(l);
 		l->hello_seen = false;
 	}
-	char **env = env_build(l, &owned, &nowned);
-	char *path = spawn_resolve(c->argv[0], env);
-	if (path == NULL) {
+	j.env = env_build(l, &j.owned, &j.nowned);
+	j.path = spawn_resolve(c->argv[0], j.env);
+	if (j.path == NULL) {
 		snprintf(l->spawn_err, sizeof(l->spawn_err), "exec %s: %s",
 			 c->argv[0], strerror(errno));
-		for (size_t i = 0; i < nowned; i++)
-			free(owned[i]);
-		free(owned);
-		free(env);
+		job_free(&j);
 		l->spawnerr_seq++;
 		ev.reason = l->spawn_err;
 		log_warnx("%s: spawn error: %s", c->name, l->spawn_err);
@@ -661,9 +712,9 @@ static void lsn_spawn(struct lsn *l)
 		daemon_mark_dirty();
 		return;
 	}
-	struct spawn_req req = {
+	j.req = (struct spawn_req){
 		.argv = c->argv,
-		.envp = env,
+		.envp = j.env,
 		.directory = c->directory,
 		.umask = c->umask,
 		.set_ids = c->set_ids,
@@ -675,34 +726,54 @@ static void lsn_spawn(struct lsn *l)
 		.limit_core = c->limit_core,
 		.nofile_soft = d.orig_nofile.rlim_cur,
 		.capture_output = true,
-		.path = path,
+		.path = j.path,
 	};
-	struct spawn_child child;
-	int r = spawn_start(&req, &child);
-	int saved = errno;
-	free(path);
-	for (size_t i = 0; i < nowned; i++)
-		free(owned[i]);
-	free(owned);
-	free(env);
-	if (r < 0) {
-		snprintf(l->spawn_err, sizeof(l->spawn_err), "fork: %s",
-			 strerror(saved));
-		l->spawnerr_seq++;
-		ev.reason = l->spawn_err;
-		lsn_event(l, EV_SPAWN_FAILED, &ev);
-		daemon_mark_dirty();
+	if (batch.on) {
+		if (batch.n == batch.cap) {
+			size_t cap = batch.cap ? 2 * batch.cap : 64;
+			struct spawn_job *m =
+				realloc(batch.jobs, cap * sizeof(*m));
+			if (m == NULL)
+				fatal("out of memory");
+			batch.jobs = m;
+			batch.cap = cap;
+		}
+		batch.jobs[batch.n++] = j;
 		return;
 	}
-	errpipe_close(l);
-	errpipe_watch(l, child.errpipe);
-	if (child.out_fd >= 0)
-		output_attach(l->out, child.out_fd);
-	if (child.err_fd >= 0)
-		output_attach(l->out, child.err_fd);
-	l->fast_step = 0;
-	ev.pid = child.pid;
-	lsn_event(l, EV_SPAWNED, &ev);
+	struct spawn_child child;
+	int err = spawn_start(&j.req, &child) < 0 ? errno : 0;
+	lsn_spawned(&j, err, &child);
+}
+
+/* Start the batch's spawns together, then finish each in order. */
+static void batch_flush(void)
+{
+	size_t n = batch.n;
+	struct spawn_req *reqs = calloc(n, sizeof(*reqs));
+	struct spawn_child *children = calloc(n, sizeof(*children));
+	int *errs = calloc(n, sizeof(*errs));
+
+	if (n == 0 || reqs == NULL || children == NULL || errs == NULL) {
+		if (n != 0)
+			fatal("out of memory");
+		free(reqs);
+		free(children);
+		free(errs);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		reqs[i] = batch.jobs[i].req;
+	spawn_batch(reqs, children, errs, n);
+	batch.n = 0; /* (lsn_spawned may spawn again, but not into it) */
+	for (size_t i = 0; i < n; i++)
+		lsn_spawned(&batch.jobs[i], errs[i], &children[i]);
+	free(batch.jobs);
+	batch.jobs = NULL;
+	batch.cap = 0;
+	free(reqs);
+	free(children);
+	free(errs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1168,9 +1239,14 @@ void daemon_shutdown(int code, const char *why)
 static void start_listeners(void)
 {
 	d.listeners_started = true;
+	/* One batch: the children of a thousand listeners exec on every CPU
+	 * at once instead of one after another. */
+	batch.on = true;
 	for (size_t i = 0; i < d.nls; i++)
 		if (d.ls[i]->conf->autostart && d.ls[i]->m.state == LST_STOPPED)
 			lsn_event(d.ls[i], EV_START, NULL);
+	batch.on = false;
+	batch_flush();
 }
 
 static void on_idle(uv_idle_t *h)

@@ -49,6 +49,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -64,6 +65,14 @@
 #endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SPAWN_USE_FORK 1 /* sanitizers want to see an ordinary fork */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SPAWN_USE_FORK 1
+#endif
 #endif
 
 #define SPAWN_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -89,14 +98,23 @@ struct spawn_prep {
 	unsigned unshare_from; /* 0, or the K of close_range(K, ~0U, UNSHARE) */
 };
 
-/* The fixed descriptor slots (see the top of the file): SLOT_NULL holds
- * /dev/null for good; the other three hold /dev/null too except while a
- * spawn uses them.  slot_end is one past the highest slot, or 0 before
- * spawn_init. */
+/* A spawner: what one thread needs to start children, so that a burst
+ * of spawns can run on several threads at once (spawn_batch).  Its fixed
+ * descriptor slots (see the top of the file): SLOT_NULL holds /dev/null
+ * for good (the same descriptor in every spawner); the other three hold
+ * /dev/null too except while a spawn uses them.  The stack is the
+ * child's until it execs (it runs in the daemon's memory). */
 enum { SLOT_NULL, SLOT_OUT, SLOT_ERR, SLOT_ERRW, NSLOTS };
-static int slot[NSLOTS] = { -1, -1, -1, -1 };
-static unsigned slot_end;
-static bool can_unshare; /* close_range exists: the child may share first */
+#define SPAWNERS_MAX 4
+struct spawner {
+	int slot[NSLOTS];
+#ifndef SPAWN_USE_FORK
+	char stack[64 * 1024] __attribute__((aligned(64)));
+#endif
+};
+static struct spawner spawners[SPAWNERS_MAX];
+static unsigned slot_end; /* one past the highest slot; 0 before spawn_init */
+static bool can_unshare;  /* close_range exists: the child may share first */
 
 /* Stage names for messages. */
 const char *spawn_stage_name(enum spawn_stage stage)
@@ -410,18 +428,8 @@ static void __attribute__((noreturn)) spawn_child(const struct spawn_prep *p)
 	spawn_child_fail(p, SPAWN_STAGE_EXEC, errno);
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SPAWN_USE_FORK 1 /* sanitizers want to see an ordinary fork */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SPAWN_USE_FORK 1
-#endif
-#endif
 
 #ifndef SPAWN_USE_FORK
-/* The child's stack: it runs in the daemon's memory until it execs. */
-static char spawn_stack[64 * 1024] __attribute__((aligned(64)));
-
 static int spawn_clone_entry(void *arg)
 {
 	spawn_child(arg);
@@ -433,14 +441,17 @@ static int spawn_clone_entry(void *arg)
  * (CLONE_VFORK): no page tables are copied, so a spawn costs the same
  * whatever the daemon's size (fork() copied them for every restart, and
  * at 1000 listeners that dominated).  The child gets its own copy of the
- * signal dispositions, descriptors and working directory (no
- * CLONE_SIGHAND, CLONE_FILES, CLONE_FS), writes nothing the parent reads
- * but its own stack, and calls only async-signal-safe functions. */
-static pid_t spawn_clone(struct spawn_prep *p)
+ * signal dispositions and working directory (no CLONE_SIGHAND, CLONE_FS);
+ * it shares the descriptor table (CLONE_FILES) only until its first
+ * system call leaves it (see the top of the file).  It writes nothing the
+ * parent reads but its own stack, and calls only async-signal-safe
+ * functions. */
+static pid_t spawn_clone(struct spawner *sp, struct spawn_prep *p)
 {
 #ifdef SPAWN_USE_FORK
 	pid_t pid;
 
+	(void)sp;
 	p->unshare_from = 0;
 	pid = fork();
 	if (pid == 0)
@@ -452,15 +463,15 @@ static pid_t spawn_clone(struct spawn_prep *p)
 	p->unshare_from = can_unshare ? slot_end : 0;
 	if (p->unshare_from != 0)
 		flags |= CLONE_FILES;
-	return clone(spawn_clone_entry, spawn_stack + sizeof(spawn_stack),
-		     flags, p);
+	return clone(spawn_clone_entry, sp->stack + sizeof(sp->stack), flags,
+		     p);
 #endif
 }
 
 /* Take the slots; see spawn.h. */
 int spawn_init(void)
 {
-	int i, fd;
+	int fd, k, i, top;
 
 	if (slot_end != 0)
 		return 0;
@@ -469,46 +480,56 @@ int spawn_init(void)
 		spawn_close(&fd);
 		return -1;
 	}
-	slot[SLOT_NULL] = fd;
-	for (i = SLOT_OUT; i < NSLOTS; i++) {
-		slot[i] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		if (slot[i] < 0) {
-			while (i >= 0)
-				spawn_close(&slot[i--]);
-			return -1;
+	top = fd;
+	for (k = 0; k < SPAWNERS_MAX; k++) {
+		spawners[k].slot[SLOT_NULL] = fd;
+		for (i = SLOT_OUT; i < NSLOTS; i++) {
+			int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+			if (n < 0) {
+				/* Give back what was taken: slots past the
+				 * failure are still -1. */
+				for (; k >= 0; k--)
+					for (i = SLOT_OUT; i < NSLOTS; i++)
+						spawn_close(&spawners[k].slot[i]);
+				spawn_close(&fd);
+				return -1;
+			}
+			spawners[k].slot[i] = n;
+			if (n > top)
+				top = n;
 		}
 	}
-	for (i = 0; i < NSLOTS; i++)
-		if ((unsigned)slot[i] + 1 > slot_end)
-			slot_end = (unsigned)slot[i] + 1;
+	slot_end = (unsigned)top + 1;
 	/* An empty range: 0 if the kernel has close_range (and with it
 	 * CLOSE_RANGE_UNSHARE, both since 5.9), ENOSYS or EPERM if not. */
 	can_unshare = syscall(SYS_close_range, ~0U, ~0U, 0U) == 0;
 	return 0;
 }
 
-/* Put FD into slot S (the slot's old file is closed) and close FD. */
-static int slot_fill(int s, int *fd)
+/* Put FD into slot S of SP (the slot's old file is closed); close FD. */
+static int slot_fill(struct spawner *sp, int s, int *fd)
 {
-	if (dup3(*fd, slot[s], O_CLOEXEC) < 0)
+	if (dup3(*fd, sp->slot[s], O_CLOEXEC) < 0)
 		return -1;
 	spawn_close(fd);
 	return 0;
 }
 
-/* Give the slots back to /dev/null, closing the parent's copies of the
+/* Give SP's slots back to /dev/null, closing the parent's copies of the
  * write ends that went to the child. */
-static void slots_release(void)
+static void slots_release(struct spawner *sp)
 {
 	int e = errno;
 
 	for (int s = SLOT_OUT; s < NSLOTS; s++)
-		(void)dup3(slot[SLOT_NULL], slot[s], O_CLOEXEC);
+		(void)dup3(sp->slot[SLOT_NULL], sp->slot[s], O_CLOEXEC);
 	errno = e;
 }
 
-/* Prepare, fork, and let the child set itself up; see spawn.h. */
-int spawn_start(const struct spawn_req *req, struct spawn_child *child)
+/* spawn_start() with the slots and stack of spawner SP (each thread that
+ * spawns has its own). */
+static int spawn_start_on(struct spawner *sp, const struct spawn_req *req,
+			  struct spawn_child *child)
 {
 	struct spawn_prep p = { .req = req };
 	int out_r = -1, err_r = -1, err_pr = -1;
@@ -524,8 +545,6 @@ int spawn_start(const struct spawn_req *req, struct spawn_child *child)
 		errno = EINVAL;
 		return -1;
 	}
-	if (spawn_init() < 0)
-		return -1;
 	p.path = req->path;
 	if (p.path == NULL) {
 		resolved = spawn_resolve(req->argv[0], req->envp);
@@ -533,18 +552,19 @@ int spawn_start(const struct spawn_req *req, struct spawn_child *child)
 			return -1;
 		p.path = resolved;
 	}
-	p.devnull = p.out_w = p.err_w = slot[SLOT_NULL];
-	p.errw = slot[SLOT_ERRW];
+	p.devnull = p.out_w = p.err_w = sp->slot[SLOT_NULL];
+	p.errw = sp->slot[SLOT_ERRW];
 	if (req->capture_output) {
 		if (spawn_pipe(&out_r, &out_w) < 0 ||
 		    spawn_pipe(&err_r, &err_w) < 0 ||
-		    slot_fill(SLOT_OUT, &out_w) < 0 ||
-		    slot_fill(SLOT_ERR, &err_w) < 0)
+		    slot_fill(sp, SLOT_OUT, &out_w) < 0 ||
+		    slot_fill(sp, SLOT_ERR, &err_w) < 0)
 			goto fail;
-		p.out_w = slot[SLOT_OUT];
-		p.err_w = slot[SLOT_ERR];
+		p.out_w = sp->slot[SLOT_OUT];
+		p.err_w = sp->slot[SLOT_ERR];
 	}
-	if (spawn_pipe(&err_pr, &errw) < 0 || slot_fill(SLOT_ERRW, &errw) < 0)
+	if (spawn_pipe(&err_pr, &errw) < 0 ||
+	    slot_fill(sp, SLOT_ERRW, &errw) < 0)
 		goto fail;
 	spawn_prep_limits(req, &p);
 	p.parent = getpid();
@@ -554,7 +574,7 @@ int spawn_start(const struct spawn_req *req, struct spawn_child *child)
 		errno = e;
 		goto fail;
 	}
-	pid = spawn_clone(&p);
+	pid = spawn_clone(sp, &p);
 	e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
@@ -565,7 +585,7 @@ int spawn_start(const struct spawn_req *req, struct spawn_child *child)
 	 * EACCES (child already exec'd) and ESRCH (already gone) are fine. */
 	(void)setpgid(pid, pid);
 
-	slots_release();
+	slots_release(sp);
 	free(resolved);
 	child->pid = pid;
 	child->out_fd = out_r;
@@ -574,7 +594,7 @@ int spawn_start(const struct spawn_req *req, struct spawn_child *child)
 	return 0;
 
 fail:
-	slots_release();
+	slots_release(sp);
 	spawn_close(&out_w);
 	spawn_close(&err_w);
 	spawn_close(&errw);
@@ -585,4 +605,138 @@ fail:
 	free(resolved);
 	errno = e;
 	return -1;
+}
+
+/* Prepare, fork, and let the child set itself up; see spawn.h. */
+int spawn_start(const struct spawn_req *req, struct spawn_child *child)
+{
+	child->pid = -1;
+	child->out_fd = child->err_fd = child->errpipe = -1;
+	if (spawn_init() < 0)
+		return -1;
+	return spawn_start_on(&spawners[0], req, child);
+}
+
+/* The batch pool: helper threads that spawn beside the calling thread.
+ * A spawn spends most of its time waiting for the child to exec (the
+ * vfork-style clone); with several spawners the children exec on several
+ * CPUs at once.  The helpers live as long as the process: a child's
+ * PR_SET_PDEATHSIG fires when the thread that made it ends. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	int nhelpers;     /* started */
+	bool tried;       /* helpers started, or found not worth it */
+	uint64_t gen;     /* bumped for every batch */
+	int busy;         /* helpers not yet done with this batch */
+	const struct spawn_req *reqs;
+	struct spawn_child *children;
+	int *errs;
+	size_t n, next;
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	   .work = PTHREAD_COND_INITIALIZER,
+	   .done = PTHREAD_COND_INITIALIZER };
+
+/* Take jobs of the current batch until none is left. */
+static void pool_take(struct spawner *sp)
+{
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&pool.mu);
+		i = pool.next < pool.n ? pool.next++ : pool.n;
+		pthread_mutex_unlock(&pool.mu);
+		if (i == pool.n)
+			return;
+		pool.errs[i] = spawn_start_on(sp, &pool.reqs[i],
+					      &pool.children[i]) < 0 ? errno : 0;
+	}
+}
+
+static void *pool_main(void *arg)
+{
+	struct spawner *sp = arg;
+	uint64_t seen = 0;
+
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		while (pool.gen == seen)
+			pthread_cond_wait(&pool.work, &pool.mu);
+		seen = pool.gen;
+		pthread_mutex_unlock(&pool.mu);
+		pool_take(sp);
+		pthread_mutex_lock(&pool.mu);
+		if (--pool.busy == 0)
+			pthread_cond_signal(&pool.done);
+	}
+	return NULL;
+}
+
+/* One helper per further CPU, up to SPAWNERS_MAX spawners in all; every
+ * signal blocked in them, so that none is delivered there. */
+static void pool_start(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	sigset_t all, old;
+
+	pool.tried = true;
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
+		return;
+	while (pool.nhelpers + 1 < SPAWNERS_MAX && pool.nhelpers + 1 < ncpu) {
+		pthread_t t;
+		pthread_attr_t a;
+
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&a, 64 * 1024);
+		if (pthread_create(&t, &a, pool_main,
+				   &spawners[pool.nhelpers + 1]) != 0) {
+			pthread_attr_destroy(&a);
+			break;
+		}
+		pthread_attr_destroy(&a);
+		pool.nhelpers++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Spawn N children on every spawner; see spawn.h. */
+void spawn_batch(const struct spawn_req *reqs, struct spawn_child *children,
+		 int *errs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		children[i].pid = -1;
+		children[i].out_fd = children[i].err_fd = -1;
+		children[i].errpipe = -1;
+		errs[i] = 0;
+	}
+	if (spawn_init() < 0) {
+		for (size_t i = 0; i < n; i++)
+			errs[i] = errno;
+		return;
+	}
+	if (n > 1 && !pool.tried)
+		pool_start();
+	pthread_mutex_lock(&pool.mu);
+	pool.reqs = reqs;
+	pool.children = children;
+	pool.errs = errs;
+	pool.n = n;
+	pool.next = 0;
+	pool.busy = n > 1 ? pool.nhelpers : 0;
+	if (pool.busy > 0) {
+		pool.gen++;
+		pthread_cond_broadcast(&pool.work);
+	}
+	pthread_mutex_unlock(&pool.mu);
+	pool_take(&spawners[0]);
+	pthread_mutex_lock(&pool.mu);
+	while (pool.busy > 0)
+		pthread_cond_wait(&pool.done, &pool.mu);
+	pool.reqs = NULL;
+	pool.children = NULL;
+	pool.errs = NULL;
+	pool.n = pool.next = 0;
+	pthread_mutex_unlock(&pool.mu);
 }

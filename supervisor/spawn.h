@@ -60,12 +60,23 @@ struct spawn_child {
  * exec, ...) comes back through CHILD->errpipe, and the child exits 127. */
 int spawn_start(const struct spawn_req *req, struct spawn_child *child);
 
-/* Take the four descriptor slots every spawn passes its child's
- * descriptors through (spawn.c explains why).  Call it early in main(),
+/* Take the descriptor slots every spawn passes its child's descriptors
+ * through (spawn.c explains why): /dev/null and three more for each
+ * thread that may spawn.  Call it early in main(),
  * before the event loop and nats.c open descriptors, so that the slots
  * get low numbers; spawn_start() calls it itself otherwise.  Returns 0, or
  * -1 with errno if /dev/null cannot be opened or duplicated. */
 int spawn_init(void);
+
+/* Start N children at once: the same as spawn_start() for each REQS[i]
+ * into CHILDREN[i], with ERRS[i] 0 or the errno of a failure, but spread
+ * over the calling thread and helper threads (one per further CPU, up to
+ * three, started at the first batch and kept for the life of the
+ * process).  For a burst (the start-up of many listeners): each spawn
+ * waits for its child to exec, and several children can exec at once.
+ * Call it from the loop thread; nothing else may spawn meanwhile. */
+void spawn_batch(const struct spawn_req *reqs, struct spawn_child *children,
+		 int *errs, size_t n);
 
 /* Read the exec-error pipe without blocking.  Returns 1 when exec
  * succeeded (EOF, nothing written), 2 when the child reported a failure

@@ -1,5 +1,5 @@
 /*
- * test_spawn.c: spawn_start() against real children.
+ * test_spawn.c: spawn_start() and spawn_batch() against real children.
  *
  * The child reports on itself (/proc/$$ of the shell that was exec'd),
  * so nothing races the kernel's close-on-exec sweep: by the time the
@@ -445,6 +445,56 @@ static void test_many(void)
 	CHECK_INT(errno, ECHILD);
 }
 
+/* spawn_batch: N children started together (on the helper threads too)
+ * each get their own stdout and exec-error pipe, see only 0 1 2, and a
+ * failing one reports its own error; no descriptor is left behind. */
+static void test_batch(void)
+{
+	enum { N = 40 };
+	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	char marks[N][16];
+	char *argvs[N][5];
+	struct spawn_req reqs[N];
+	struct spawn_child children[N];
+	int errs[N], before = fd_count(), i;
+
+	for (i = 0; i < N; i++) {
+		snprintf(marks[i], sizeof(marks[i]), "m%d", i);
+		argvs[i][0] = "sh";
+		argvs[i][1] = "-c";
+		argvs[i][2] = "echo $0; ls /proc/$$/fd";
+		argvs[i][3] = marks[i];
+		argvs[i][4] = NULL;
+		reqs[i] = req_default(argvs[i], envp);
+	}
+	reqs[7].directory = "/nonexistent/dir";
+	spawn_batch(reqs, children, errs, N);
+	for (i = 0; i < N; i++) {
+		char out[256], want[64];
+		enum spawn_stage stage;
+		int err, st;
+
+		CHECK_INT(errs[i], 0);
+		if (errs[i] != 0)
+			continue;
+		CHECK_INT(exec_result(&children[i], &stage, &err),
+			  i == 7 ? 2 : 1);
+		drain(&children[i], out, sizeof(out));
+		st = reap(children[i].pid);
+		close(children[i].errpipe);
+		if (i == 7) {
+			CHECK_INT(stage, SPAWN_STAGE_CHDIR);
+			CHECK_INT(err, ENOENT);
+			CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 127);
+			continue;
+		}
+		snprintf(want, sizeof(want), "m%d\n0\n1\n2\n", i);
+		CHECK_STR(out, want);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	CHECK_INT(fd_count(), before);
+}
+
 int main(void)
 {
 	alarm(120); /* a hung child fails the test instead of hanging it */
@@ -460,6 +510,7 @@ int main(void)
 	test_pdeathsig();
 	test_creds();
 	test_many();
+	test_batch();
 	rmdir(tmpdir);
 	return t_done("test_spawn");
 }
