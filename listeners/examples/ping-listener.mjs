@@ -67,6 +67,8 @@ if (env.NATSVISOR_PING_SUBJECT) {
         : { ready: true, subjects, pid: process.pid })));
     },
   });
+  // 5. Hello: natsvisord pings at once instead of at its next step.
+  if (env.NATSVISOR_HELLO_SUBJECT) nc.publish(env.NATSVISOR_HELLO_SUBJECT);
 }
 
 // natsvisord stops a listener with SIGTERM: finish what was received.
