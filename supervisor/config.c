@@ -285,6 +285,85 @@ struct config_lwhere {
 	struct nv_where k[NKEYS];
 };
 
+static bool config_oom;
+
+/* Names to indexes, so that the cross-listener checks and config_find()
+ * do not compare every listener with every other (at 1000 listeners
+ * those comparisons were half of the load time).  Open addressing with
+ * FNV-1a, doubled at half full; the keys are borrowed. */
+struct nv_name_index {
+	const char **keys;
+	int *vals;
+	size_t cap, n;
+};
+
+static size_t nidx_hash(const char *k)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *k; k++) {
+		h ^= (unsigned char)*k;
+		h *= 1099511628211ull;
+	}
+	return (size_t)h;
+}
+
+/* The value of K, or -1. */
+static int nidx_get(const struct nv_name_index *x, const char *k)
+{
+	if (x == NULL || x->cap == 0 || k == NULL)
+		return -1;
+	for (size_t i = nidx_hash(k) & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+		if (x->keys[i] == NULL)
+			return -1;
+		if (strcmp(x->keys[i], k) == 0)
+			return x->vals[i];
+	}
+}
+
+/* K -> V, unless K is there already (the first one stays). */
+static void nidx_add(struct nv_name_index *x, const char *k, int v)
+{
+	size_t i;
+
+	if (k == NULL)
+		return;
+	if (2 * (x->n + 1) > x->cap) {
+		struct nv_name_index y = { .cap = x->cap ? 2 * x->cap : 64 };
+
+		y.keys = calloc(y.cap, sizeof *y.keys);
+		y.vals = calloc(y.cap, sizeof *y.vals);
+		if (y.keys == NULL || y.vals == NULL) {
+			free(y.keys);
+			free(y.vals);
+			config_oom = true;
+			return;
+		}
+		for (i = 0; i < x->cap; i++)
+			if (x->keys[i] != NULL)
+				nidx_add(&y, x->keys[i], x->vals[i]);
+		free(x->keys);
+		free(x->vals);
+		*x = y;
+	}
+	for (i = nidx_hash(k) & (x->cap - 1); x->keys[i] != NULL;
+	     i = (i + 1) & (x->cap - 1))
+		if (strcmp(x->keys[i], k) == 0)
+			return;
+	x->keys[i] = k;
+	x->vals[i] = v;
+	x->n++;
+}
+
+static void nidx_free(struct nv_name_index *x)
+{
+	if (x == NULL)
+		return;
+	free(x->keys);
+	free(x->vals);
+	memset(x, 0, sizeof *x);
+}
+
 struct config_ctx {
 	struct nv_config *cfg;
 	unsigned flags;
@@ -293,12 +372,12 @@ struct config_ctx {
 	struct config_sect top, daemon, defaults;
 	struct config_sect **ls; /* listener sections in file order */
 	size_t nls;
+	struct nv_name_index sects; /* name -> index in ls (not discarded) */
+	struct nv_name_index bases; /* listeners' base names */
 	char *stack[CONFIG_INCLUDE_DEPTH + 1]; /* real paths being read */
 	int depth;
 	struct config_lwhere dwhere; /* daemon keys */
 };
-
-static bool config_oom;
 
 /* Allocation that records failure instead of crashing the daemon. */
 static char *config_strdup(const char *s)
@@ -1308,14 +1387,13 @@ static struct config_sect *config_section(struct config_ctx *c, char *head,
 					   "listener name '%s' %s", name, prob);
 			s->discard = true;
 		}
-		for (size_t i = 0; i < c->nls && !s->discard; i++) {
-			struct config_sect *o = c->ls[i];
-			if (!o->discard && strcmp(o->name, name) == 0) {
-				config_err(c, file, line,
-					   "listener '%s' defined twice (first at %s:%d)",
-					   name, c->cfg->files[o->file], o->line);
-				s->discard = true;
-			}
+		int first = s->discard ? -1 : nidx_get(&c->sects, name);
+		if (first >= 0) {
+			struct config_sect *o = c->ls[first];
+			config_err(c, file, line,
+				   "listener '%s' defined twice (first at %s:%d)",
+				   name, c->cfg->files[o->file], o->line);
+			s->discard = true;
 		}
 	}
 	s->file = file;
@@ -1329,6 +1407,8 @@ static struct config_sect *config_section(struct config_ctx *c, char *head,
 	}
 	c->ls = n;
 	c->ls[c->nls++] = s;
+	if (s->kind == SK_LISTENER && !s->discard)
+		nidx_add(&c->sects, s->name, (int)c->nls - 1);
 	return s;
 }
 
@@ -1697,16 +1777,12 @@ static void config_resolve_listeners(struct config_ctx *c)
 /* Index of the section of listener (base or full) NAME, or -1. */
 static int config_sect_of(struct config_ctx *c, const char *name)
 {
-	for (size_t i = 0; i < c->cfg->nlisteners; i++) {
-		const struct nv_listener_conf *l = &c->cfg->listeners[i];
-		if (strcmp(l->name, name) == 0 || strcmp(l->base, name) == 0) {
-			for (size_t j = 0; j < c->nls; j++)
-				if (!c->ls[j]->discard &&
-				    c->ls[j]->kind == SK_LISTENER &&
-				    strcmp(c->ls[j]->name, l->base) == 0)
-					return (int)j;
-		}
-	}
+	const struct nv_listener_conf *l = config_find(c->cfg, name);
+
+	if (l != NULL)
+		return nidx_get(&c->sects, l->base);
+	if (nidx_get(&c->bases, name) >= 0)
+		return nidx_get(&c->sects, name);
 	return -1;
 }
 
@@ -1771,18 +1847,26 @@ static void config_resolve_links(struct config_ctx *c)
 	struct nv_config *cfg = c->cfg;
 	int *color, *path;
 
+	nidx_free(cfg->byname);
+	free(cfg->byname);
+	cfg->byname = calloc(1, sizeof *cfg->byname);
+	if (cfg->byname == NULL)
+		config_oom = true;
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		if (cfg->byname)
+			nidx_add(cfg->byname, cfg->listeners[i].name, (int)i);
+		nidx_add(&c->bases, cfg->listeners[i].base, (int)i);
+	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct nv_listener_conf *a = &cfg->listeners[i];
-		for (size_t j = 0; j < i; j++) {
+		int j = nidx_get(cfg->byname, a->name);
+		if (j >= 0 && (size_t)j < i &&
+		    strcmp(a->base, cfg->listeners[j].base) != 0) {
 			const struct nv_listener_conf *b = &cfg->listeners[j];
-			if (strcmp(a->name, b->name) == 0 &&
-			    strcmp(a->base, b->base) != 0) {
-				config_err_at(c, a->where,
-					      "listener '%s' clashes with an "
-					      "instance of '%s' (%s:%d)", a->name,
-					      b->base, b->where.file, b->where.line);
-				break;
-			}
+			config_err_at(c, a->where,
+				      "listener '%s' clashes with an "
+				      "instance of '%s' (%s:%d)", a->name,
+				      b->base, b->where.file, b->where.line);
 		}
 		if (cfg->nats_server && strcmp(a->name, "nats-server") == 0)
 			config_err_at(c, a->where,
@@ -1893,6 +1977,8 @@ static struct nv_config *config_load_common(const char *name, const char *data,
 		free(c.ls[i]);
 	}
 	free(c.ls);
+	nidx_free(&c.sects);
+	nidx_free(&c.bases);
 	if (c.nerrs > 0) {
 		if (errs->n == 0)
 			errors_add(errs, "%s: out of memory", name);
@@ -1924,6 +2010,8 @@ void config_free(struct nv_config *cfg)
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		config_listener_clear(&cfg->listeners[i]);
 	free(cfg->listeners);
+	nidx_free(cfg->byname);
+	free(cfg->byname);
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
 	free(cfg->files);
@@ -1946,10 +2034,14 @@ void config_free(struct nv_config *cfg)
 	free(cfg);
 }
 
-/* Linear search by full name (configurations are small). */
+/* By full name: through the index once the load has built it. */
 const struct nv_listener_conf *config_find(const struct nv_config *cfg,
 					   const char *name)
 {
+	if (cfg && cfg->byname) {
+		int i = nidx_get(cfg->byname, name);
+		return i >= 0 ? &cfg->listeners[i] : NULL;
+	}
 	for (size_t i = 0; cfg && i < cfg->nlisteners; i++)
 		if (strcmp(cfg->listeners[i].name, name) == 0)
 			return &cfg->listeners[i];

@@ -94,6 +94,8 @@ struct nv_listener_conf {
 	unsigned log_keep;
 };
 
+struct nv_name_index;
+
 struct nv_config {
 	char *path;   /* the main file as given */
 	char **files; /* every file read (main first), owned; for nv_where */
@@ -119,6 +121,7 @@ struct nv_config {
 
 	struct nv_listener_conf *listeners; /* expanded instances, file order */
 	size_t nlisteners;
+	struct nv_name_index *byname; /* config_find's index (config.c) */
 };
 
 /* An error list: every problem found, each "path:line: message". */
