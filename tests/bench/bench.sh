@@ -18,8 +18,11 @@
 # before kill(SIGKILL) to the new child's own stamp.  The peers and the
 # default-backoff natsvisor are killed once their child is 1.2 s old (all
 # their 1 s guards past), round robin; natsvisor's zero-backoff series 20
-# ms after each start.  Readiness uses bench-listen (nats.c + nvping).
-# Scale: start -> the latest first start, trees 2 s old, median of 3.
+# ms after each start.  Readiness uses bench-listen (nats.c + nvping)
+# and bench-rawlisten (the NATS protocol by hand, static: what readiness
+# costs when the listener itself costs next to nothing).
+# Scale: start -> the latest first start, trees 2 s old, median of 3;
+# natsvisor also start -> all ready, with each listener.
 # RSS/PSS: summed over the supervisor processes.  Idle CPU: utime+stime
 # over one window shared by all systems at N=1000.  Status queries:
 # hyperfine medians, interleaved over three rounds.  "floor" rows: what a
@@ -80,6 +83,7 @@ source "$bench_src/peers.sh"
 
 BENCH_CHILD=$(realpath "$top_builddir/tests/bench/bench-child")
 BENCH_LISTEN=$(realpath "$top_builddir/tests/bench/bench-listen")
+BENCH_RAW=$(realpath "$top_builddir/tests/bench/bench-rawlisten")
 NVBENCH=$(realpath "$top_builddir/tests/bench/nvbench")
 NV_DAEMON=$(realpath "$NV_DAEMON")
 NV_CTL=$(realpath "$NV_CTL")
@@ -264,7 +268,7 @@ say "results: $OUT (work directory $W)"
 
 # === 0. what this machine allows at best ======================================
 say "floor: a bare fork/exec/waitpid loop"
-mkdir -p "$W/floor-child" "$W/floor-listen"
+mkdir -p "$W/floor-child" "$W/floor-listen" "$W/floor-raw"
 "$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-child" -- "$BENCH_CHILD" >"$W/floor-child.txt"
 awk '{ print $3 }' "$W/floor-child.txt" | rec_dist floor.exec natsvisor
 awk '{ print $NF }' "$W/floor-child.txt" | rec_dist floor.restart natsvisor
@@ -273,6 +277,11 @@ NATSVISOR_PING_SUBJECT=bench.floor.ping NATSVISOR_SUBJECTS=bench.floor \
 awk '{ print $3 }' "$W/floor-listen.txt" | rec_dist floor.lexec natsvisor
 awk '$4 == "conn" { print $5 }' "$W/floor-listen.txt" | rec_dist floor.lconn natsvisor
 awk '$6 == "sub" { print $7 }' "$W/floor-listen.txt" | rec_dist floor.lsub natsvisor
+NATSVISOR_PING_SUBJECT=bench.floor.ping NATSVISOR_SUBJECTS=bench.floor \
+	"$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-raw" -- "$BENCH_RAW" >"$W/floor-raw.txt"
+awk '{ print $3 }' "$W/floor-raw.txt" | rec_dist floor.rexec natsvisor
+awk '$4 == "conn" { print $5 }' "$W/floor-raw.txt" | rec_dist floor.rconn natsvisor
+awk '$6 == "sub" { print $7 }' "$W/floor-raw.txt" | rec_dist floor.rsub natsvisor
 
 # === 1. restart ===============================================================
 say "restart: natsvisor, static child, backoff_initial = 0"
@@ -303,6 +312,25 @@ for f in 6:conn 7:sub 8:pong; do
 	awk -v c="${f%%:*}" '$1 == "nvl" && $2 != "timeout" && $c >= 0 { print $c }' \
 		"$W/kills-nvB.txt" | rec_dist "restart.phase.${f#*:}" natsvisor
 done
+
+say "restart: natsvisor, bench-rawlisten, backoff_initial = 0 (running and ready)"
+nv_conf "$W/nvR.ini" "$W/nvR.sock" < <(nv_listeners "$W/nvR" 1 "$BENCH_RAW" \
+	'backoff_initial = 0')
+launch nvR "$W/nvR" 1 "$W/nvR.sock" -- "$NV_DAEMON" -c "$W/nvR.ini"
+nvR=$LPID
+"$NVBENCH" kills -r "$KILLS" -a 20 -u "$NATS_URL" \
+	"nvr:$W/nvR/s0000:$W/nvR.sock:s0000" >"$W/kills-nvR.txt"
+awk '$1 == "nvr" && $2 != "timeout" { print $2 }' "$W/kills-nvR.txt" |
+	rec_dist restart.runr.b0 natsvisor
+awk '$1 == "nvr" && $2 != "timeout" { print $3 }' "$W/kills-nvR.txt" |
+	rec_dist restart.readyr.b0 natsvisor
+awk '$1 == "nvr" && $2 != "timeout" && $4 >= 0 { print $4 }' "$W/kills-nvR.txt" |
+	rec_dist control.pong_to_wait_r natsvisor
+for f in 6:conn 7:sub 8:pong; do
+	awk -v c="${f%%:*}" '$1 == "nvr" && $2 != "timeout" && $c >= 0 { print $c }' \
+		"$W/kills-nvR.txt" | rec_dist "restart.phaser.${f#*:}" natsvisor
+done
+nv_stop "$nvR"
 
 say "restart: peers and natsvisor with default backoff, kill after 1.2 s up"
 nv_conf "$W/nvC.ini" "$W/nvC.sock" < <(nv_listeners "$W/nvC" 1 "$BENCH_LISTEN" \
@@ -403,7 +431,8 @@ scale_peers() {
 	done
 }
 
-# scale_nv N REP KEEP HI: natsvisor at N, static child then bench-listen.
+# scale_nv N REP KEEP HI: natsvisor at N: static child, bench-rawlisten,
+# then bench-listen (the one KEEP leaves running).
 NVBIG=
 scale_nv() {
 	local n=$1 rep=$2 keep=$3 hi=$4 base line mem
@@ -419,6 +448,14 @@ scale_nv() {
 		read -r -a mem < <(mem_of "$LPID")
 		rec "scale.rss_static.$n" natsvisor "${mem[0]}"
 	}
+	nv_stop "$LPID"
+	base=$W/sc$n-$rep-nvr
+	nv_conf "$base.ini" "$base.sock" < <(nv_listeners "$base" "$n" "$BENCH_RAW" \
+		"health_interval = $hi")
+	launch "sc$n-$rep-nvr" "$base" "$n" "$base.sock" -- "$NV_DAEMON" -c "$base.ini"
+	line=$LOUT
+	say "  natsvisor N=$n bench-rawlisten: ${line//$'\n'/, }"
+	rec "scale.ready_r.$n.r" natsvisor "$(sed -n 's/^ready \([0-9.]*\).*/\1/p' <<<"$line")"
 	nv_stop "$LPID"
 	base=$W/sc$n-$rep-nvl
 	nv_conf "$base.ini" "$base.sock" < <(nv_listeners "$base" "$n" "$BENCH_LISTEN" \
@@ -451,7 +488,7 @@ for n in "${SIZES[@]}"; do
 		scale_peers "$n" "$r" "$keep"
 		scale_nv "$n" "$r" "$keep" 10s
 	done
-	for k in scale.spawned scale.spawned_l scale.ready; do
+	for k in scale.spawned scale.spawned_l scale.ready scale.ready_r; do
 		for s in natsvisor "${PEERS[@]}"; do
 			v=$(awk -F'\t' -v k="$k.$n.r" -v s="$s" '$1 == k && $2 == s { print $3 }' "$OUT" | dist)
 			read -r _ md _ _ cnt <<<"$v"
@@ -569,6 +606,7 @@ ROWS=(
 	"  (floor: kill, waitpid, fork+exec → main)|floor.restart|restart.run.b0"
 	"  (floor: fork+exec → main, static child)|floor.exec|-"
 	"  natsvisor: bench-listen, backoff 0|restart.runl.b0|restart.run.b0"
+	"  natsvisor: bench-rawlisten, backoff 0|restart.runr.b0|restart.run.b0"
 	"  natsvisor: bench-listen, default backoff|restart.runl.def|restart.run.b0"
 	"kill -9 → ready (pong), backoff 0, ms|restart.ready.b0|-"
 	"  (floor: bench-listen fork → main)|floor.lexec|-"
@@ -577,12 +615,21 @@ ROWS=(
 	"  kill -9 → listener connected to NATS|restart.phase.conn|-"
 	"  kill -9 → listener subscribed (ping sub)|restart.phase.sub|-"
 	"  kill -9 → its first pong seen on the server|restart.phase.pong|-"
+	"kill -9 → ready (pong), backoff 0, raw-protocol listener, ms|restart.readyr.b0|-"
+	"  (floor: bench-rawlisten fork → main)|floor.rexec|-"
+	"  (floor: bench-rawlisten fork → connected)|floor.rconn|-"
+	"  (floor: bench-rawlisten fork → subscribed)|floor.rsub|-"
+	"  kill -9 → raw listener connected to NATS|restart.phaser.conn|-"
+	"  kill -9 → raw listener subscribed (ping sub)|restart.phaser.sub|-"
+	"  kill -9 → its first pong seen on the server|restart.phaser.pong|-"
+	"  last pong → wait-ready returns, ms|control.pong_to_wait_r|-"
 	"kill -9 → ready (pong), default backoff, ms|restart.ready.def|-"
 	"start → all spawned, N=$N1, s|scale.spawned.$N1|scale.spawned.$N1"
 	"start → all spawned, N=$BIG, s|scale.spawned.$BIG|scale.spawned.$BIG"
 	"start → all spawned (bench-listen), N=$BIG, s|scale.spawned_l.$BIG|scale.spawned.$BIG"
 	"start → all ready, N=$N1, s|scale.ready.$N1|-"
 	"start → all ready, N=$BIG, s|scale.ready.$BIG|-"
+	"start → all ready (raw listener), N=$BIG, s|scale.ready_r.$BIG|-"
 	"RSS, N=$BIG, MiB (peers: sum)|scale.rss.$BIG|scale.rss.$BIG"
 	"PSS, N=$BIG, MiB (peers: sum)|scale.pss.$BIG|scale.pss.$BIG"
 	"idle CPU, N=$BIG, s/min, health 10s|idle.cpu.10s|idle.cpu"

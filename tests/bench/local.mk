@@ -3,7 +3,7 @@
 # (see tests/bench/bench.sh); `make check` runs a smoke version of it.
 
 BENCH_PROGS = tests/bench/bench-child tests/bench/bench-listen \
-	tests/bench/nvbench
+	tests/bench/bench-rawlisten tests/bench/nvbench
 check_PROGRAMS += $(BENCH_PROGS)
 
 # The child every supervisor runs: static (exec to main() loads nothing)
@@ -11,6 +11,13 @@ check_PROGRAMS += $(BENCH_PROGS)
 tests_bench_bench_child_SOURCES = tests/bench/bench-child.c
 tests_bench_bench_child_CFLAGS = $(WARN_CFLAGS)
 tests_bench_bench_child_LDFLAGS = -static
+
+# bench-listen's twin without nats.c: it speaks the NATS protocol itself,
+# static and unsanitized like bench-child, so that exec to subscribed
+# costs only what the protocol needs.
+tests_bench_bench_rawlisten_SOURCES = tests/bench/bench-rawlisten.c
+tests_bench_bench_rawlisten_CFLAGS = $(WARN_CFLAGS)
+tests_bench_bench_rawlisten_LDFLAGS = -static
 
 tests_bench_bench_listen_SOURCES = tests/bench/bench-listen.c
 tests_bench_bench_listen_CPPFLAGS = $(LISTEN_CPPFLAGS)

@@ -17,9 +17,9 @@
  * summarises them.
  *
  * kills: round robin over the targets; for each, wait until its child
- * (bench-child or bench-listen, which write "PID NS" to DIR/pid at main())
- * is AGE_MS old, note CLOCK_MONOTONIC, kill(SIGKILL), and wait (inotify)
- * for a new DIR/pid.  "running" is the new child's own timestamp minus
+ * (bench-child, bench-listen or bench-rawlisten, which write "PID NS" to
+ * DIR/pid at main()) is AGE_MS old, note CLOCK_MONOTONIC, kill(SIGKILL),
+ * and wait (inotify) for a new DIR/pid.  "running" is the new child's own timestamp minus
  * the kill.  With SOCK and NAME the target is a natsvisord listener: the
  * round first waits for it to be ready, and after the restart sends
  * wait-ready NAME on the control socket; "ready" is when that reply
@@ -27,7 +27,7 @@
  * _INBOX.> that carry the new child's pid) as the server passes them on,
  * and "pong" is the wait-ready reply's arrival minus the observer's sight
  * of the last pong before it: the daemon's own delay from pong to answer.
- * Then come, from bench-listen's ./phases, the times from the kill to its
+ * Then come, from the listener's ./phases, the times from the kill to its
  * connection and to its ping subscription, and to the pong seen.
  *
  * scale: start CMD (a supervisor, in its own session) at t0, then wait
@@ -425,7 +425,7 @@ static int cmd_kills(int argc, char **argv)
 				if (lp > nts && lp <= t1)
 					pong = ms(t1 - lp);
 			}
-			/* Where the time went: bench-listen's ./phases. */
+			/* Where the time went: the listener's ./phases. */
 			char ph[1100], buf[160];
 			long long pm = 0, pc = 0, ps = 0;
 			long ppid = 0;
