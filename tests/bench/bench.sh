@@ -22,7 +22,10 @@
 # and bench-rawlisten (the NATS protocol by hand, static: what readiness
 # costs when the listener itself costs next to nothing).
 # Scale: start -> the latest first start, trees 2 s old, median of 3;
-# natsvisor also start -> all ready, with each listener.
+# natsvisor also start -> all ready, with each listener; and the CPU the
+# tree had used by then (schedstat), supervisors and children apart.
+# Status: also natsvisor's share alone (nvbench ctlrt: the round trip
+# from a running process, no process start).
 # RSS/PSS: summed over the supervisor processes.  Idle CPU: utime+stime
 # over one window shared by all systems at N=1000.  Status queries:
 # hyperfine medians, interleaved over three rounds.  "floor" rows: what a
@@ -41,7 +44,7 @@
 #   --peer-kills N kill rounds over the peers (default 20)
 #   --out FILE     where the raw figures go
 #   --ctl-alt PATH also time the status query with another natsvisorctl
-#                  (e.g. one built with ./configure --enable-static-ctl)
+#                  (e.g. one built with ./configure --disable-static-ctl)
 set -euo pipefail
 
 : "${top_builddir:?set top_builddir}"
@@ -380,6 +383,10 @@ done
 [[ " ${PEERS[*]} " == *" s6-fd "* ]] &&
 	hf control.wait.1 s6-fd "$RUNS" s6-svwait -U "$W/r1-s6-fd/s0000"
 hf_run
+# The daemon's share of a status query: the round trip alone, from a
+# process already running.
+read -r _ _ v _ _ < <("$NVBENCH" ctlrt -s "$W/nvB.sock" -N s0000 -r "$((RUNS * 5))")
+rec control.rt.1 natsvisor "$v"
 for p in "${PEERS[@]}"; do
 	peer_stop "${R1PID[$p]}" "$W/r1-$p"
 done
@@ -399,6 +406,16 @@ done <"$W/pub.txt"
 nv_stop "$nvB"
 
 # === 2. scale ================================================================
+# scale_cpu SYSTEM N: the CPU used so far by the tree just launched (LPID),
+# split into its supervisor processes and its bench-child children: on a
+# machine with few CPUs a start of N services is bound by their sum.
+scale_cpu() {
+	local f
+	read -r -a f < <("$NVBENCH" cpu -p "$LPID" -x "$BENCH_CHILD") || return 0
+	rec "scale.cpu_sup.$2.r" "$1" "${f[1]}"
+	rec "scale.cpu_kids.$2.r" "$1" "${f[2]}"
+}
+
 # scale_peers N REP KEEP: every peer at N services; KEEP leaves them running.
 declare -A BIGPID=()
 scale_peers() {
@@ -416,6 +433,7 @@ scale_peers() {
 		line=$LOUT
 		say "  $p N=$n: $line"
 		[[ $line == spawned\ [0-9]* ]] && rec "scale.spawned.$n.r" "$p" "${line#spawned }"
+		scale_cpu "$p" "$n"
 		if ((rep == 0)); then
 			# supervisord needs a moment after its last start
 			[[ $p == supervisord ]] && sleep 1
@@ -444,6 +462,7 @@ scale_nv() {
 	line=$LOUT
 	say "  natsvisor N=$n static: $line"
 	rec "scale.spawned.$n.r" natsvisor "${line#spawned }"
+	scale_cpu natsvisor "$n"
 	((rep == 0)) && {
 		read -r -a mem < <(mem_of "$LPID")
 		rec "scale.rss_static.$n" natsvisor "${mem[0]}"
@@ -488,7 +507,8 @@ for n in "${SIZES[@]}"; do
 		scale_peers "$n" "$r" "$keep"
 		scale_nv "$n" "$r" "$keep" 10s
 	done
-	for k in scale.spawned scale.spawned_l scale.ready scale.ready_r; do
+	for k in scale.spawned scale.spawned_l scale.ready scale.ready_r \
+		scale.cpu_sup scale.cpu_kids; do
 		for s in natsvisor "${PEERS[@]}"; do
 			v=$(awk -F'\t' -v k="$k.$n.r" -v s="$s" '$1 == k && $2 == s { print $3 }' "$OUT" | dist)
 			read -r _ md _ _ cnt <<<"$v"
@@ -554,6 +574,8 @@ for p in "${!BIGPID[@]}"; do
 	hf control.status.big "$p" "$runs" "${cmd[@]}"
 done
 hf_run
+read -r _ _ v _ _ < <("$NVBENCH" ctlrt -s "$nvsock" -N "$mid" -r "$((RUNS * 5))")
+rec control.rt.big natsvisor "$v"
 for p in "${!BIGPID[@]}"; do
 	peer_stop "${BIGPID[$p]}" "$W/sc$BIG-$BIGREP-$p"
 done
@@ -626,6 +648,8 @@ ROWS=(
 	"kill -9 → ready (pong), default backoff, ms|restart.ready.def|-"
 	"start → all spawned, N=$N1, s|scale.spawned.$N1|scale.spawned.$N1"
 	"start → all spawned, N=$BIG, s|scale.spawned.$BIG|scale.spawned.$BIG"
+	"  CPU used by then: supervisor processes, s|scale.cpu_sup.$BIG|scale.cpu_sup.$BIG"
+	"  CPU used by then: the children (fork → main), s|scale.cpu_kids.$BIG|-"
 	"start → all spawned (bench-listen), N=$BIG, s|scale.spawned_l.$BIG|scale.spawned.$BIG"
 	"start → all ready, N=$N1, s|scale.ready.$N1|-"
 	"start → all ready, N=$BIG, s|scale.ready.$BIG|-"
@@ -638,6 +662,8 @@ ROWS=(
 	"CPU per ping, µs (health 1s)|idle.ping_us.1s|-"
 	"status NAME, N=1, ms|control.status.1|control.status.1"
 	"status NAME, N=$BIG, ms|control.status.big|control.status.big"
+	"  natsvisor's share: the round trip alone, N=1, ms|control.rt.1|-"
+	"  natsvisor's share: the round trip alone, N=$BIG, ms|control.rt.big|-"
 	"  natsvisorctl --ctl-alt, N=1, ms|control.status_alt.1|control.status.1"
 	"  natsvisorctl --ctl-alt, N=$BIG, ms|control.status_alt.big|control.status.big"
 	"is-ready NAME, N=1, ms|control.isready.1|control.status.1"

@@ -11,6 +11,8 @@
  *	    [-r RATE] [-k KILLS] [-i INTERVAL_MS]
  *	nvbench mkstream -u URL -n STREAM -S SUBJECT
  *	nvbench floor [-r N] -d DIR -- CMD [ARG...]
+ *	nvbench ctlrt -s SOCK -N NAME [-r RUNS]
+ *	nvbench cpu -p PID -x EXE
  *
  * Every figure is printed as one "key value..." line on stdout, in
  * milliseconds unless the key says otherwise; bench.sh keeps them raw and
@@ -46,8 +48,19 @@
  * durable publish directly; gate and confirm through the control socket,
  * many requests in flight; confirm re-sends what was not confirmed.  At
  * the end the maildir INBOX/new is read and the missing messages counted.
+ *
+ * ctlrt: RUNS round trips of "status NAME" on the control socket from
+ * this process (connect, request, reply, close): the daemon's share of a
+ * natsvisorctl status, without the start of a process.  Prints "ctlrt
+ * MIN MEDIAN P90 MAX".
+ *
+ * cpu: CPU time used so far (from /proc/PID/task/TID/schedstat, in ns)
+ * by PID and its descendants, in two sums: those running EXE (the
+ * children) and the others (the supervisor processes).  Prints "cpu SUP_MS
+ * CHILDREN_MS".
  */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1028,6 +1041,163 @@ static int cmd_mkstream(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* ctlrt, cpu */
+
+static int cmd_ctlrt(int argc, char **argv)
+{
+	const char *sock = NULL, *name = NULL;
+	int runs = 200, c, i;
+	double *t;
+
+	while ((c = getopt(argc, argv, "s:N:r:")) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'N': name = optarg; break;
+		case 'r': runs = atoi(optarg); break;
+		default: return 2;
+		}
+	}
+	if (sock == NULL || name == NULL || runs < 1)
+		die("ctlrt: -s SOCK -N NAME [-r RUNS]");
+	if ((t = calloc((size_t)runs, sizeof(*t))) == NULL)
+		die("out of memory");
+	for (i = 0; i < runs + 5; i++) {
+		char *args[] = { "status", (char *)name, NULL };
+		int64_t t0 = now_ns();
+		if (ctl_call(sock, 2, args, NULL, 0, NULL) != 0)
+			die("ctlrt: status %s failed", name);
+		if (i >= 5) /* warm-up */
+			t[i - 5] = ms(now_ns() - t0);
+	}
+	qsort(t, (size_t)runs, sizeof(*t), cmp_dbl);
+	printf("ctlrt %.3f %.3f %.3f %.3f\n", t[0], t[runs / 2],
+	       t[runs * 9 / 10], t[runs - 1]);
+	free(t);
+	return 0;
+}
+
+/* CPU ns used by every thread of PID (0 if it is gone). */
+static long long task_cpu_ns(const char *pid)
+{
+	char path[64];
+	long long sum = 0;
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "/proc/%s/task", pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char f[PATH_MAX];
+		long long ns;
+		FILE *fp;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "/proc/%s/task/%s/schedstat", pid,
+			 e->d_name);
+		if ((fp = fopen(f, "r")) == NULL)
+			continue;
+		if (fscanf(fp, "%lld", &ns) == 1)
+			sum += ns;
+		fclose(fp);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* The parent of PID from /proc/PID/stat, or -1. */
+static long proc_ppid(long pid)
+{
+	char path[64], buf[512], *p;
+	long ppid = -1;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), fp) && (p = strrchr(buf, ')')) != NULL)
+		sscanf(p + 1, " %*c %ld", &ppid);
+	fclose(fp);
+	return ppid;
+}
+
+static int cmd_cpu(int argc, char **argv)
+{
+	const char *exe = NULL;
+	long root = 0, *pids = NULL, *ppids = NULL;
+	long long sup = 0, kids = 0;
+	size_t n = 0, cap = 0;
+	bool *in;
+	DIR *d;
+	struct dirent *e;
+	int c;
+
+	while ((c = getopt(argc, argv, "p:x:")) != -1) {
+		switch (c) {
+		case 'p': root = atol(optarg); break;
+		case 'x': exe = optarg; break;
+		default: return 2;
+		}
+	}
+	if (root <= 0 || exe == NULL)
+		die("cpu: -p PID -x EXE");
+	if ((d = opendir("/proc")) == NULL)
+		die("cpu: /proc: %s", strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		long pid = atol(e->d_name);
+		if (pid <= 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4096;
+			pids = realloc(pids, cap * sizeof(*pids));
+			ppids = realloc(ppids, cap * sizeof(*ppids));
+			if (pids == NULL || ppids == NULL)
+				die("out of memory");
+		}
+		pids[n] = pid;
+		ppids[n++] = proc_ppid(pid);
+	}
+	closedir(d);
+	/* PID and its descendants: mark until nothing changes (trees are
+	 * shallow: supervisor, per-service supervisors, children). */
+	if ((in = calloc(n ? n : 1, sizeof(*in))) == NULL)
+		die("out of memory");
+	for (bool more = true; more;) {
+		more = false;
+		for (size_t i = 0; i < n; i++) {
+			if (in[i])
+				continue;
+			bool mine = pids[i] == root;
+			for (size_t j = 0; !mine && j < n; j++)
+				mine = in[j] && pids[j] == ppids[i];
+			if (mine)
+				in[i] = more = true;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		char link[64], target[PATH_MAX], id[24];
+		ssize_t len;
+		if (!in[i])
+			continue;
+		snprintf(id, sizeof(id), "%ld", pids[i]);
+		snprintf(link, sizeof(link), "/proc/%ld/exe", pids[i]);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		if (strcmp(target, exe) == 0)
+			kids += task_cpu_ns(id);
+		else
+			sup += task_cpu_ns(id);
+	}
+	printf("cpu %.1f %.1f\n", sup / 1e6, kids / 1e6);
+	free(in);
+	free(pids);
+	free(ppids);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1047,6 +1217,10 @@ int main(int argc, char **argv)
 		return cmd_floor(argc - 1, argv + 1);
 	if (strcmp(argv[1], "mkstream") == 0)
 		return cmd_mkstream(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ctlrt") == 0)
+		return cmd_ctlrt(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cpu") == 0)
+		return cmd_cpu(argc - 1, argv + 1);
 	fprintf(stderr, "nvbench: unknown command %s\n", argv[1]);
 	return 2;
 }
