@@ -11,9 +11,9 @@
  * The sequence of natsvisor-ping(7): connect, read INFO, send CONNECT,
  * the data SUBs and a PING; the PONG proves that the server has processed
  * them (a -ERR before it is a refused subscription: exit 1).  Then SUB the
- * ping subject and PING again: that PONG is "subscribed".  If
- * NATSVISOR_HELLO_SUBJECT is set, one empty message goes there, so that
- * natsvisord pings at once.  A ping (a message on the ping subscription
+ * ping subject, the hello (one empty message to NATSVISOR_HELLO_SUBJECT,
+ * if set, so that natsvisord pings at once) and PING again, in one write:
+ * that PONG is "subscribed".  A ping (a message on the ping subscription
  * with a reply subject) is answered at once with {"pid":N}: ready, since
  * no "ready" member says otherwise, and the pid lets nvbench's observer
  * tell whose pong it saw.  Data messages are skipped unread, whatever
@@ -27,11 +27,11 @@
  * No reconnect: when the server closes the connection it exits 1 and its
  * supervisor restarts it; any -ERR also ends it (exit 1).  SIGTERM or
  * SIGINT: exit 0.  NATS_URL: the first of its comma-separated URLs,
- * nats://HOST[:PORT], without credentials or TLS.
+ * nats://ADDRESS[:PORT], an IPv4 address, without credentials or TLS.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -201,13 +201,14 @@ static void pump(void)
 		die("a line from the server is over %d bytes", RL_LINE_MAX);
 }
 
-/* Connect to the first server of URLS (NATS_URL). */
+/* Connect to the first server of URLS (NATS_URL): an IPv4 literal and a
+ * port, so that a static program needs no resolver (NSS) at run time. */
 static void dial(const char *urls)
 {
-	const char *u = urls ? urls : "nats://127.0.0.1:4222", *port = "4222";
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+	const char *u = urls ? urls : "nats://127.0.0.1:4222";
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(4222)};
 	char host[256], *c;
-	int one = 1, r;
+	int one = 1;
 
 	if (strncmp(u, "nats://", 7) == 0)
 		u += 7;
@@ -215,22 +216,18 @@ static void dial(const char *urls)
 	if (strchr(host, '@'))
 		die("credentials in NATS_URL are not supported");
 	if ((c = strrchr(host, ':')) != NULL) {
+		long port = strtol(c + 1, NULL, 10);
+		if (port <= 0 || port > 65535)
+			die("bad port in NATS_URL: %s", c + 1);
+		sa.sin_port = htons((uint16_t)port);
 		*c = '\0';
-		port = c + 1;
 	}
-	/* A literal needs no resolver (no NSS module loaded). */
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	if ((r = getaddrinfo(host, port, &hints, &ai)) == EAI_NONAME) {
-		hints.ai_flags = AI_NUMERICSERV;
-		r = getaddrinfo(host, port, &hints, &ai);
-	}
-	if (r != 0)
-		die("%s:%s: %s", host, port, gai_strerror(r));
-	sock = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || connect(sock, ai->ai_addr, ai->ai_addrlen) < 0)
-		die("connect to %s:%s: %s", host, port, strerror(errno));
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		die("NATS_URL: %s is not an IPv4 address", host);
+	sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof sa) < 0)
+		die("connect to %s: %s", u, strerror(errno));
 	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	freeaddrinfo(ai);
 }
 
 int main(void)
@@ -272,15 +269,16 @@ int main(void)
 	out_flush();
 	while (pongs < 1)
 		pump();
-	out_add("SUB %s " RL_PING_SID "\r\nPING\r\n", ping);
+	/* The hello goes right behind the SUB, as the C helper sends it:
+	 * the server routes it only after registering the subscription. */
+	out_add("SUB %s " RL_PING_SID "\r\n", ping);
+	if (hello && *hello)
+		out_add("PUB %s 0\r\n\r\n", hello);
+	out_add("PING\r\n");
 	out_flush();
 	while (pongs < 2)
 		pump();
 	t_sub = mono_ns();
-	if (hello && *hello) {
-		out_add("PUB %s 0\r\n\r\n", hello);
-		out_flush();
-	}
 
 	len = snprintf(phases, sizeof phases, "%ld %lld %lld %lld\n",
 		       (long)getpid(), (long long)t_main, (long long)t_conn,
