@@ -369,6 +369,7 @@ say "control at N=1"
 RUNS=60
 ((QUICK)) && RUNS=3 HF_ROUNDS=1
 hf control.true natsvisor "$RUNS" /bin/true
+hf control.ctlstart natsvisor "$RUNS" "$NV_CTL" --version
 hf control.status.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" status s0000
 hf control.isready.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" is-ready s0000
 hf control.wait.1 natsvisor "$RUNS" "$NV_CTL" -s "$W/nvB.sock" wait-ready s0000
@@ -672,6 +673,7 @@ ROWS=(
 	"wait-ready (ready), N=$BIG, ms|control.wait.big|control.status.big"
 	"last pong → wait-ready returns, ms|control.pong_to_wait|-"
 	"(reference: /bin/true, exec floor), ms|control.true|-"
+	"(reference: natsvisorctl --version, its start alone), ms|control.ctlstart|-"
 	"publish+flush, plain nats.c, ms|pub.lat.plain|-"
 	"gated publish, natsvisorctl, ms|pub.lat.natsvisorctl|-"
 	"gated publish, control socket, ms|pub.lat.ctl|-"
