@@ -44,6 +44,7 @@ struct lsn {
 	unsigned fast_step;          /* position in the starting ping schedule */
 	uint64_t hello_id;           /* this incarnation's <inbox>.h<id> */
 	bool hello_seen;             /* hello came while a ping was out: re-ping */
+	bool hello_heard;            /* this incarnation's one hello came */
 	char ping_subject[256];
 	char reply_reason[128];      /* "subjects" mismatch or not-ready reason */
 	/* Counters of the latest pong, -1 when it had none: */

@@ -424,9 +424,19 @@ static void hello_on(uint64_t id)
 	if (slot >= d.nslots || d.slots[slot] == NULL)
 		return;
 	struct lsn *l = d.slots[slot];
-	if (l->hello_id != id ||
-	    (l->m.state != LST_STARTING && l->m.state != LST_RUNNING))
+	if (l->hello_id != id)
 		return; /* an earlier incarnation's, or a stray */
+	/* One hello per incarnation, while starting: once running, pings
+	 * follow health_interval, and hellos (from anyone who read the
+	 * subject) must not hurry them. */
+	if (l->m.state != LST_STARTING || l->hello_heard) {
+		log_debug("%s: hello ignored (%s)", lsn_name(l),
+			  l->m.state != LST_STARTING
+				  ? lst_state_name(l->m.state)
+				  : "heard already");
+		return;
+	}
+	l->hello_heard = true;
 	log_debug("%s: hello", lsn_name(l));
 	if (l->ping_id != 0) {
 		l->hello_seen = true;
@@ -697,7 +707,7 @@ static void lsn_spawn(struct lsn *l)
 	struct spawn_job j = { .l = l };
 	if (!l->is_server) {
 		l->hello_id = ping_id_new(l);
-		l->hello_seen = false;
+		l->hello_seen = l->hello_heard = false;
 	}
 	j.env = env_build(l, &j.owned, &j.nowned);
 	j.path = spawn_resolve(c->argv[0], j.env);

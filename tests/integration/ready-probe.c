@@ -4,6 +4,7 @@
  *
  *	ready-probe URL sub SUBJECT
  *	ready-probe URL listen SUBJECT STAMPFILE
+ *	ready-probe URL pub SUBJECT
  *
  * sub subscribes to SUBJECT, flushes, prints "subscribed" on stderr, then
  * prints every message as one line "SUBJECT PAYLOAD" on stdout (flushed
@@ -16,7 +17,10 @@
  * an empty reply.  The stamp is the moment the listener could become
  * ready, for latency measurements; messages are printed as with sub.
  *
- * Both reconnect for ever, 100 ms apart, unless READY_PROBE_MAX_RECONNECT
+ * pub publishes one empty message to SUBJECT, flushes and exits 0 (the
+ * tests forge a listener's hello with it).
+ *
+ * sub and listen reconnect for ever, 100 ms apart, unless READY_PROBE_MAX_RECONNECT
  * gives a budget: then, as a client with a finite budget does, the probe
  * gives up once the connection is closed for good, and exits 3.  A
  * server that cannot be reached at start is an exit 2.
@@ -92,10 +96,12 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int sig, rc = 2;
 	int listen = argc == 5 && strcmp(argv[2], "listen") == 0;
+	int pub = argc == 4 && strcmp(argv[2], "pub") == 0;
 
-	if (!(argc == 4 && strcmp(argv[2], "sub") == 0) && !listen) {
+	if (!(argc == 4 && strcmp(argv[2], "sub") == 0) && !listen && !pub) {
 		fprintf(stderr, "usage: ready-probe URL sub SUBJECT\n"
-				"       ready-probe URL listen SUBJECT STAMPFILE\n");
+				"       ready-probe URL listen SUBJECT STAMPFILE\n"
+				"       ready-probe URL pub SUBJECT\n");
 		return 2;
 	}
 	if (listen && (ping_subject == NULL || *ping_subject == '\0')) {
@@ -113,8 +119,20 @@ int main(int argc, char **argv)
 		    NATS_OK ||
 	    natsOptions_SetClosedCB(o, probe_on_closed, NULL) != NATS_OK ||
 	    natsOptions_SetReconnectWait(o, 100) != NATS_OK ||
-	    natsConnection_Connect(&nc, o) != NATS_OK ||
-	    natsConnection_Subscribe(&sub, nc, argv[3], probe_on_msg, NULL) !=
+	    natsConnection_Connect(&nc, o) != NATS_OK) {
+		fprintf(stderr, "ready-probe: %s\n", nats_GetLastError(NULL));
+		goto out;
+	}
+	if (pub) {
+		if (natsConnection_Publish(nc, argv[3], NULL, 0) == NATS_OK &&
+		    natsConnection_Flush(nc) == NATS_OK)
+			rc = 0;
+		else
+			fprintf(stderr, "ready-probe: %s\n",
+				nats_GetLastError(NULL));
+		goto out;
+	}
+	if (natsConnection_Subscribe(&sub, nc, argv[3], probe_on_msg, NULL) !=
 		    NATS_OK ||
 	    natsSubscription_SetPendingLimits(sub, -1, -1) != NATS_OK ||
 	    natsConnection_Flush(nc) != NATS_OK) {

@@ -3,9 +3,10 @@
 # (natsvisor-listen) says hello on $NATSVISOR_HELLO_SUBJECT once its ping
 # subscription exists, and natsvisord (-v) logs "NAME: hello" and pings
 # it at once; every incarnation gets its own subject, so a restarted
-# listener says hello again and the old subject means nothing.  A
-# listener that never says hello (ready-probe) is found by the ping
-# schedule alone.
+# listener says hello again and the old subject means nothing.  Only a
+# starting listener's first hello counts: one forged to a running
+# listener is ignored.  A listener that never says hello (ready-probe)
+# is found by the ping schedule alone.
 . "$(dirname "$0")/lib.sh"
 PROBE=$top_builddir/tests/integration/ready-probe
 [[ -x $PROBE ]] || fail "ready-probe not built (make check builds it)"
@@ -46,5 +47,14 @@ nsubj=$(tr '\0' '\n' <"/proc/$npid/environ" | sed -n 's/^NATSVISOR_HELLO_SUBJECT
 	fail "the new incarnation has the old hello subject: '$nsubj'"
 wait_until 2 test "$(hellos hi)" -ge 2 || fail "no hello from the new incarnation"
 assert_eq 0 "$(hellos mute)" "hellos from mute after the restart"
+
+# A hello forged to a running listener, and one to the old incarnation's
+# subject: neither is taken (the first is logged as ignored, the second
+# matches nothing), so pings keep to health_interval.
+ignored() { grep -c "^natsvisord: debug: hi: hello ignored (running)\$" "$log" || true; }
+"$PROBE" "$NATS_URL" pub "$nsubj" || fail "could not publish the forged hello"
+"$PROBE" "$NATS_URL" pub "$subj" || fail "could not publish the stale hello"
+wait_until 5 test "$(ignored)" -ge 1 || fail "the forged hello was not ignored"
+assert_eq 2 "$(hellos hi)" "hellos taken from hi"
 nv_daemon_stop
 pass "hello: said, logged and per incarnation; a mute listener is ready too"
