@@ -1873,6 +1873,41 @@ static void config_resolve_links(struct config_ctx *c)
 				      "listener name 'nats-server' is taken by "
 				      "the embedded server");
 	}
+	/* A ping subject answers for one process: a pong from another would
+	 * make the listener look ready (instances, or two listeners, sharing
+	 * one).  Reported where the second one's ping_subject is set. */
+	struct nv_name_index pings = { 0 };
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct nv_listener_conf *a = &cfg->listeners[i];
+		int j = a->ping_subject ? nidx_get(&pings, a->ping_subject) : -1;
+		if (a->ping_subject == NULL)
+			continue;
+		if (j < 0) {
+			nidx_add(&pings, a->ping_subject, (int)i);
+			continue;
+		}
+		const struct nv_listener_conf *b = &cfg->listeners[j];
+		int si = nidx_get(&c->sects, a->base);
+		struct config_ent *e =
+			si >= 0 ? config_sect_key(c, c->ls[si], "ping_subject")
+				: NULL;
+		int file = e ? e->file : config_file_index(c, a->where.file);
+		int line = e ? e->line : a->where.line;
+		if (strcmp(a->base, b->base) == 0)
+			config_err(c, file, line,
+				   "ping_subject '%s' would be shared by the %d "
+				   "instances of '%s': each must be pinged on "
+				   "its own subject",
+				   a->ping_subject, a->ninstances, a->base);
+		else
+			config_err(c, file, line,
+				   "ping_subject '%s' is also that of '%s' "
+				   "(%s:%d): a pong from one would make the "
+				   "other look ready",
+				   a->ping_subject, b->base, b->where.file,
+				   b->where.line);
+	}
+	nidx_free(&pings);
 	for (size_t i = 0; i < c->nls; i++) {
 		struct config_sect *s = c->ls[i];
 		const struct nv_listener_conf *l;

@@ -98,6 +98,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/nats-server-name.ini \
 	tests/conf/bad/one-value.err \
 	tests/conf/bad/one-value.ini \
+	tests/conf/bad/ping-shared.err \
+	tests/conf/bad/ping-shared.ini \
 	tests/conf/bad/r01-name45.err \
 	tests/conf/bad/r01-name45.ini \
 	tests/conf/bad/r01-toolong.err \
