@@ -45,6 +45,8 @@ struct lsn {
 	uint64_t hello_id;           /* this incarnation's <inbox>.h<id> */
 	bool hello_seen;             /* hello came while a ping was out: re-ping */
 	bool hello_heard;            /* this incarnation's one hello came */
+	bool miss_pending;           /* a ping timed out: counted once the
+					server is known to answer (probe) */
 	char ping_subject[256];
 	char reply_reason[128];      /* "subjects" mismatch or not-ready reason */
 	/* Counters of the latest pong, -1 when it had none: */

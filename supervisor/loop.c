@@ -44,6 +44,7 @@ struct daemon d = { .ready_fd = -1, .daemon_fd = -1 };
 
 static uv_signal_t sig_chld, sig_term, sig_int, sig_hup;
 static uv_timer_t group_timer; /* polls leaderless groups, see groups_check */
+static uv_timer_t probe_timer; /* the server probe's timeout, see probe_start */
 
 /* How often a process group whose main process is gone is looked at. */
 #define GROUP_POLL_MS 50
@@ -169,6 +170,89 @@ static uint64_t ping_id_new(struct lsn *l)
 }
 
 static void ping_on_timer(uv_timer_t *t);
+static void ping_schedule(struct lsn *l);
+
+/* The server probe.  A ping that times out proves nothing if the NATS
+ * server itself has stopped answering (stalled, paused, overloaded) while
+ * the daemon's connection stays up: counted, it would get healthy
+ * listeners killed.  So a timeout of a running listener's ping is counted
+ * only once the server has answered a request of its own: one to a
+ * subject nobody subscribes to, which the server answers at once with
+ * "no responders".  No answer within PROBE_TIMEOUT_MS: the misses are
+ * dropped and the pings go on.  Probe ids carry PROBE_SLOT, which is no
+ * listener's. */
+#define PROBE_SLOT ((1ull << 24) - 1)
+#define PROBE_TIMEOUT_MS 1000
+static uint64_t probe_id;
+static bool server_silent; /* the last probe went unanswered */
+
+/* A reply came through the server: if it was silent, it is back. */
+static void server_heard(void)
+{
+	if (server_silent)
+		log_info("the NATS server answers again");
+	server_silent = false;
+}
+
+static void probe_verdict(bool server_answers)
+{
+	unsigned dropped = 0;
+
+	probe_id = 0;
+	uv_timer_stop(&probe_timer);
+	if (!server_answers && !server_silent)
+		log_warnx("the NATS server does not answer (%d ms): missed "
+			  "pings are not counted until it does",
+			  PROBE_TIMEOUT_MS);
+	if (server_answers)
+		server_heard();
+	server_silent = !server_answers;
+	for (size_t i = 0; i < d.nls; i++) {
+		struct lsn *l = d.ls[i];
+		if (!l->miss_pending)
+			continue;
+		l->miss_pending = false;
+		dropped += !server_answers;
+		if (server_answers && l->m.state == LST_RUNNING) {
+			struct lst_event_data ev = { .no_responders = false };
+			lsn_event(l, EV_MISS, &ev);
+		}
+		ping_schedule(l);
+	}
+	if (!server_answers)
+		log_debug("probe unanswered: %u missed ping%s not counted",
+			  dropped, dropped == 1 ? "" : "s");
+	if (cmd_wants_pongs())
+		daemon_mark_dirty(); /* a held publish may re-ping */
+}
+
+static void probe_on_timer(uv_timer_t *t)
+{
+	probe_verdict(false);
+}
+
+static void probe_start(void)
+{
+	char subject[256];
+
+	if (probe_id != 0)
+		return; /* the one on its way decides for this miss too */
+	probe_id = (PROBE_SLOT << 40) | (++d.next_id & ((1ull << 40) - 1));
+	snprintf(subject, sizeof(subject), "_NATSVISOR.%s.%s.probe",
+		 d.instance_id, d.nonce);
+	bus_ping(subject, probe_id);
+	uv_timer_start(&probe_timer, probe_on_timer, PROBE_TIMEOUT_MS, 0);
+}
+
+/* The connection is down: nothing is pending any more. */
+static void probe_reset(void)
+{
+	probe_id = 0;
+	server_silent = false;
+	uv_timer_stop(&probe_timer);
+	for (size_t i = 0; i < d.nls; i++)
+		d.ls[i]->miss_pending = false;
+}
 
 static void ping_send(struct lsn *l)
 {
@@ -228,6 +312,11 @@ static void ping_on_timer(uv_timer_t *t)
 	if (l->ping_id != 0) {
 		struct lst_event_data ev = { .no_responders = false };
 		l->ping_id = 0;
+		if (l->m.state == LST_RUNNING && d.connected && !l->is_server) {
+			l->miss_pending = true; /* see probe_start */
+			probe_start();
+			return;
+		}
 		lsn_event(l, EV_MISS, &ev);
 		ping_schedule(l);
 		if (cmd_wants_pongs())
@@ -390,9 +479,15 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 			  size_t len)
 {
 	size_t slot = (size_t)(id >> 40);
+	if (id >> 40 == PROBE_SLOT) {
+		if (id == probe_id) /* any answer: the server answers */
+			probe_verdict(true);
+		return;
+	}
 	if (slot >= d.nslots || d.slots[slot] == NULL)
 		return;
 	struct lsn *l = d.slots[slot];
+	server_heard();
 	if (l->ping_id != id)
 		return; /* late reply to an older ping: dropped */
 	l->ping_id = 0;
@@ -708,6 +803,7 @@ static void lsn_spawn(struct lsn *l)
 	if (!l->is_server) {
 		l->hello_id = ping_id_new(l);
 		l->hello_seen = l->hello_heard = false;
+		l->miss_pending = false;
 	}
 	j.env = env_build(l, &j.owned, &j.nowned);
 	j.path = spawn_resolve(c->argv[0], j.env);
@@ -979,6 +1075,7 @@ static void on_bus_event(struct bus_event *ev, void *arg)
 			break;
 		log_warnx("disconnected from NATS; retrying");
 		d.connected = false;
+		probe_reset();
 		if (d.server)
 			lsn_event(d.server, EV_BUS_DOWN, NULL);
 		for (size_t i = 0; i < d.nls; i++)
@@ -1441,6 +1538,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	uv_timer_init(d.loop, &shutdown_timer);
 	uv_signal_init(d.loop, &sig_chld);
 	uv_timer_init(d.loop, &group_timer);
+	uv_timer_init(d.loop, &probe_timer);
 	uv_signal_init(d.loop, &sig_term);
 	uv_signal_init(d.loop, &sig_int);
 	uv_signal_init(d.loop, &sig_hup);
@@ -1502,6 +1600,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	}
 	uv_close((uv_handle_t *)&sig_chld, NULL);
 	uv_close((uv_handle_t *)&group_timer, NULL);
+	uv_close((uv_handle_t *)&probe_timer, NULL);
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	uv_close((uv_handle_t *)&sig_hup, NULL);

@@ -27,7 +27,8 @@ nv_daemon_start "$NV_DIR/nv.ini" -v
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s"
 log=$NV_DIR/natsvisord.log
 hellos() { grep -c "^natsvisord: debug: $1: hello$" "$log" || true; }
-wait_until 2 test "$(hellos hi)" -ge 1 || fail "no hello from hi"
+heard() { (($(hellos hi) >= $1)); }
+wait_until 2 heard 1 || fail "no hello from hi"
 assert_eq 0 "$(hellos mute)" "hellos from the listener that says none"
 
 pid=$(listener_pid hi)
@@ -45,7 +46,7 @@ npid=$(listener_pid hi)
 nsubj=$(tr '\0' '\n' <"/proc/$npid/environ" | sed -n 's/^NATSVISOR_HELLO_SUBJECT=//p')
 [[ -n $nsubj && $nsubj != "$subj" ]] ||
 	fail "the new incarnation has the old hello subject: '$nsubj'"
-wait_until 2 test "$(hellos hi)" -ge 2 || fail "no hello from the new incarnation"
+wait_until 2 heard 2 || fail "no hello from the new incarnation"
 assert_eq 0 "$(hellos mute)" "hellos from mute after the restart"
 
 # A hello forged to a running listener, and one to the old incarnation's
@@ -54,7 +55,8 @@ assert_eq 0 "$(hellos mute)" "hellos from mute after the restart"
 ignored() { grep -c "^natsvisord: debug: hi: hello ignored (running)\$" "$log" || true; }
 "$PROBE" "$NATS_URL" pub "$nsubj" || fail "could not publish the forged hello"
 "$PROBE" "$NATS_URL" pub "$subj" || fail "could not publish the stale hello"
-wait_until 5 test "$(ignored)" -ge 1 || fail "the forged hello was not ignored"
+was_ignored() { (($(ignored) >= 1)); }
+wait_until 5 was_ignored || fail "the forged hello was not ignored"
 assert_eq 2 "$(hellos hi)" "hellos taken from hi"
 nv_daemon_stop
 pass "hello: said, logged and per incarnation; a mute listener is ready too"
