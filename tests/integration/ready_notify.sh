@@ -85,8 +85,8 @@ assert_exit 0 nvctl reload
 kill -HUP "$NV_DAEMON_PID"
 two_reloads() { (($(msgs | grep -c '^RELOADING=1') >= 2)); }
 wait_until 5 two_reloads || fail "RELOADING=1 not sent for both reloads"
-wait_until 2 test "$(msgs | grep -cx 'READY=1')" -ge 3 ||
-	fail "READY=1 not sent after the reloads"
+three_ready() { (($(msgs | grep -cx 'READY=1') >= 3)); }
+wait_until 2 three_ready || fail "READY=1 not sent after the reloads"
 msgs | grep '^RELOADING=1' | grep -vqE '^RELOADING=1\|MONOTONIC_USEC=[0-9]+$' &&
 	fail "RELOADING=1 without MONOTONIC_USEC: $(msgs | grep RELOADING)"
 

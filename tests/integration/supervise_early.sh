@@ -14,7 +14,8 @@ subjects = early.a.>
 ready_timeout = 2s
 EOT
 nv_daemon_start "$NV_DIR/nv.ini"
-wait_until 5 test "$(listener_state a)" = starting || fail "a not starting"
+a_starting() { [[ $(listener_state a) == starting ]]; }
+wait_until 5 a_starting || fail "a not starting"
 pid=$(listener_pid a)
 assert_exit 1 nvctl is-ready a
 
