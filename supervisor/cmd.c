@@ -76,16 +76,67 @@ static const char *nats_origin;
 /* Last state reported per listener, for events: compared by pointer. */
 
 /* ------------------------------------------------------------------ */
+/* Cannot become ready: the one rule of wait-ready, the gate and is-ready */
+
+/* The listener that keeps L from becoming ready until an operator steps
+ * in, or NULL when L still can: L itself when it was removed or its state
+ * is final (lst_cannot_become_ready: stopped and not wanted, exited,
+ * fatal, backing off after a spawn error); else, while L waits for its
+ * requirements (loop.c spawns it only once they are all ready), the
+ * nearest requirement in such a state, followed through requirements that
+ * wait in turn.  A requirement that is starting, running or backing off
+ * can still become ready, and so can L. */
+static const struct lsn *lsn_blocker(const struct lsn *l)
+{
+	if (l->removed || lst_cannot_become_ready(&l->m))
+		return l;
+	if (!l->waiting)
+		return NULL;
+	/* Breadth first over the requires graph (acyclic: config.c refuses
+	 * cycles); each listener is queued once, so Q never overflows. */
+	size_t cap = d.nls + 2, n = 0, next = 0;
+	const struct lsn **q = calloc(cap, sizeof(*q));
+	const struct lsn *blocker = NULL;
+	if (q == NULL)
+		return NULL; /* degrade: wait for the timeout */
+	q[n++] = l;
+	while (next < n && blocker == NULL) {
+		const struct nv_listener_conf *c = q[next++]->conf;
+		for (size_t i = 0; i < c->nrequires && blocker == NULL; i++) {
+			struct lsn *m[NV_INSTANCES_MAX];
+			size_t k =
+				lsn_match(c->requires[i], m, NV_INSTANCES_MAX);
+			for (size_t j = 0; j < k && j < NV_INSTANCES_MAX; j++) {
+				bool seen = false;
+				for (size_t x = 0; x < n && !seen; x++)
+					seen = q[x] == m[j];
+				if (seen)
+					continue;
+				if (m[j]->removed ||
+				    lst_cannot_become_ready(&m[j]->m)) {
+					blocker = m[j];
+					break;
+				}
+				if (m[j]->waiting && n < cap)
+					q[n++] = m[j];
+			}
+		}
+	}
+	free(q);
+	return blocker;
+}
+
+/* ------------------------------------------------------------------ */
 /* Formatting */
 
-/* One line describing why L is not ready. */
-static void fmt_not_ready(struct buf *b, const struct lsn *l)
+/* "STATE, HEALTH: REASON" of L. */
+static void fmt_state(struct buf *b, const struct lsn *l)
 {
 	const char *health = d.connected || l->is_server
 				     ? lst_health_name(l->m.health)
 				     : "unknown";
 	size_t hl = strlen(health);
-	buf_printf(b, "%s: %s, ", l->conf->name, lst_state_name(l->m.state));
+	buf_printf(b, "%s, ", lst_state_name(l->m.state));
 	if (!d.connected)
 		buf_printf(b, "%s: NATS connection down", health);
 	else if (strncmp(l->m.reason, health, hl) == 0 &&
@@ -95,6 +146,22 @@ static void fmt_not_ready(struct buf *b, const struct lsn *l)
 		buf_printf(b, "%s: %s", health, l->m.reason);
 	else
 		buf_printf(b, "%s", health);
+}
+
+/* One line describing why L is not ready, naming the listener that
+ * blocks it when it waits for a requirement that cannot become ready:
+ * "api: stopped, pending: waiting for db to be ready; blocked by db
+ * (fatal, pending: ...)". */
+static void fmt_not_ready(struct buf *b, const struct lsn *l)
+{
+	const struct lsn *k = lsn_blocker(l);
+	buf_printf(b, "%s: ", l->conf->name);
+	fmt_state(b, l);
+	if (k && k != l) {
+		buf_printf(b, "; blocked by %s (", k->conf->name);
+		fmt_state(b, k);
+		buf_add(b, ")", 1);
+	}
 	buf_add(b, "\n", 1);
 }
 
@@ -447,7 +514,7 @@ static int eval_wait_ready(struct held *h, struct buf *err)
 	int code = -1;
 	for (size_t i = 0; i < h->nt; i++) {
 		struct lsn *l = h->t[i];
-		if (l->removed || lst_cannot_become_ready(&l->m)) {
+		if (lsn_blocker(l)) {
 			code = CTL_CANNOT;
 			break;
 		}
@@ -539,7 +606,7 @@ static int gate_check(struct held *h, struct buf *why)
 		const char *q = l->conf->queue_group;
 		if (q == NULL) {
 			expect++;
-			if (lst_cannot_become_ready(&l->m)) {
+			if (lsn_blocker(l)) {
 				fmt_not_ready(why, l);
 				code = CTL_CANNOT;
 			} else if (!lsn_fresh(l, since)) {
@@ -569,7 +636,7 @@ static int gate_check(struct held *h, struct buf *why)
 			if (!m->conf->queue_group ||
 			    strcmp(m->conf->queue_group, q) != 0)
 				continue;
-			if (!lst_cannot_become_ready(&m->m))
+			if (!lsn_blocker(m))
 				any_possible = true;
 			if (lsn_fresh(m, since)) {
 				any_fresh = true;
@@ -1186,16 +1253,26 @@ void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 		free(body);
 		return;
 	}
-	uint64_t timeout = 30000;
+	uint64_t timeout = CTL_TIMEOUT_DEFAULT_MS;
 	const char *names[CTL_ARGS_MAX];
 	int nnames = 0;
-	for (size_t i = 0; words[i] && nnames < CTL_ARGS_MAX; i++) {
-		if (strncmp(words[i], "timeout=", 8) == 0)
-			parse_duration(words[i] + 8, &timeout, &perr);
-		else
-			names[nnames++] = words[i];
-	}
 	struct buf err = { 0 };
+	for (size_t i = 0; words[i] && nnames < CTL_ARGS_MAX; i++) {
+		if (strncmp(words[i], "timeout=", 8) != 0) {
+			names[nnames++] = words[i];
+			continue;
+		}
+		/* The parser of natsvisorctl's --timeout (ctl_parse_cmd), and
+		 * the same usage error: a bad value is never taken for the
+		 * default. */
+		const char *v = words[i] + 8;
+		if (parse_duration(v, &timeout, &perr) < 0 &&
+		    tag == TAG_WAIT_READY) {
+			buf_printf(&err, "wait-ready: timeout '");
+			buf_escape(&err, v, strlen(v), 48);
+			buf_printf(&err, "': %s\n", perr);
+		}
+	}
 	size_t nt = 0;
 	struct lsn **t = targets_resolve(names, nnames, nnames == 0,
 					 tag == TAG_WAIT_READY, &nt, &err);

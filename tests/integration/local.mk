@@ -59,3 +59,6 @@ check_PROGRAMS += tests/integration/ready-probe
 tests_integration_ready_probe_SOURCES = tests/integration/ready-probe.c
 tests_integration_ready_probe_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread
 tests_integration_ready_probe_LDADD = $(NATS_LIBS) -lpthread
+# wait-ready and the gate behind a requirement that cannot become ready;
+# the NATS-side wait-ready timeout= checked like --timeout.
+INTEGRATION_TESTS += tests/integration/ready_blocked.sh
