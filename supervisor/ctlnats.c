@@ -7,6 +7,9 @@
  * without reconnects, one request, the reply frame decoded with the same
  * code as a socket reply.  A static natsvisorctl cannot dlopen and
  * execs its dynamic twin instead (ctlnats_exec).  See ctlnats.h.
+ *
+ * A URL may carry a password or a token: messages show the servers only
+ * through ctlnats_print_urls(), which hides them.
  */
 #include "ctlnats.h"
 
@@ -21,12 +24,14 @@
 #include <nats/nats.h>
 
 #include "ctlproto.h"
+#include "parse.h"
 
 /* The nats.c functions used, resolved at run time. */
 static struct {
 	void *h;
 	__typeof__(natsOptions_Create) *opts_create;
-	__typeof__(natsOptions_SetURL) *opts_url;
+	__typeof__(natsOptions_SetServers) *opts_servers;
+	__typeof__(natsOptions_SetNoRandomize) *opts_norandom;
 	__typeof__(natsOptions_SetName) *opts_name;
 	__typeof__(natsOptions_SetTimeout) *opts_timeout;
 	__typeof__(natsOptions_SetAllowReconnect) *opts_reconnect;
@@ -37,6 +42,7 @@ static struct {
 	__typeof__(natsConnection_Connect) *connect;
 	__typeof__(natsConnection_Request) *request;
 	__typeof__(natsConnection_Destroy) *conn_destroy;
+	__typeof__(natsConnection_GetMaxPayload) *max_payload;
 	__typeof__(natsMsg_GetData) *msg_data;
 	__typeof__(natsMsg_GetDataLength) *msg_len;
 	__typeof__(natsMsg_Destroy) *msg_destroy;
@@ -53,7 +59,8 @@ static int ctlnats_load(void)
 	} syms[] = {
 #define SYM(field, fn) { #fn, offsetof(__typeof__(lib), field) }
 		SYM(opts_create, natsOptions_Create),
-		SYM(opts_url, natsOptions_SetURL),
+		SYM(opts_servers, natsOptions_SetServers),
+		SYM(opts_norandom, natsOptions_SetNoRandomize),
 		SYM(opts_name, natsOptions_SetName),
 		SYM(opts_timeout, natsOptions_SetTimeout),
 		SYM(opts_reconnect, natsOptions_SetAllowReconnect),
@@ -64,6 +71,7 @@ static int ctlnats_load(void)
 		SYM(connect, natsConnection_Connect),
 		SYM(request, natsConnection_Request),
 		SYM(conn_destroy, natsConnection_Destroy),
+		SYM(max_payload, natsConnection_GetMaxPayload),
 		SYM(msg_data, natsMsg_GetData),
 		SYM(msg_len, natsMsg_GetDataLength),
 		SYM(msg_destroy, natsMsg_Destroy),
@@ -104,28 +112,95 @@ static int ctlnats_load(void)
 #ifdef NV_STATIC_CTL
 int ctlnats_exec(char **argv)
 {
-	char self[PATH_MAX], near[PATH_MAX + 32];
-	const char *first = "/proc/self/exe";
-	ssize_t n = readlink(first, self, sizeof self - 1);
-	int first_err = errno;
+	char self[PATH_MAX], near[PATH_MAX + 32], up[PATH_MAX + 64];
+	const char *path[4];
+	int err[4], n = 0;
+	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
 
-	/* Next to this program first, so that a build tree runs its own. */
-	if (n > 0 && self[0] == '/') {
-		self[n] = '\0';
-		snprintf(near, sizeof near, "%.*s/natsvisorctl-nats",
-			 (int)(strrchr(self, '/') - self), self);
+	/* Next to this program first, so that a build tree runs its own;
+	 * then where an installed tree keeps it relative to bin/, wherever
+	 * that tree was moved; then where configure put it. */
+	if (len > 0 && self[0] == '/') {
+		char *slash;
+
+		self[len] = '\0';
+		*strrchr(self, '/') = '\0';
+		snprintf(near, sizeof near, "%s/natsvisorctl-nats", self);
+		slash = strrchr(self, '/');
+		snprintf(up, sizeof up,
+			 "%.*s/libexec/natsvisor/natsvisorctl-nats",
+			 slash ? (int)(slash - self) : 0, self);
+		path[n] = near;
 		execv(near, argv);
-		first = near;
-		first_err = errno;
+		err[n++] = errno;
+		if (strcmp(up, CTLNATS_HELPER) != 0) {
+			path[n] = up;
+			execv(up, argv);
+			err[n++] = errno;
+		}
+	} else {
+		path[n] = "/proc/self/exe";
+		err[n++] = len < 0 ? errno : ENOENT;
 	}
+	path[n] = CTLNATS_HELPER;
 	execv(CTLNATS_HELPER, argv);
-	fprintf(stderr,
-		"natsvisorctl: --nats: cannot run natsvisorctl-nats: "
-		"%s: %s; %s: %s\n",
-		first, strerror(first_err), CTLNATS_HELPER, strerror(errno));
+	err[n++] = errno;
+	fprintf(stderr, "natsvisorctl: --nats: cannot run natsvisorctl-nats:");
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, "%s %s: %s", i ? ";" : "", path[i],
+			strerror(err[i]));
+	fputc('\n', stderr);
 	return CTL_NO;
 }
 #endif
+
+int ctlnats_urls(const char *list, char ***urls)
+{
+	size_t max = 2, len;
+	const char *p, *s, *e;
+	char **v;
+	int n = 0;
+
+	for (p = list; *p; p++)
+		max += *p == ',';
+	if ((v = calloc(max, sizeof *v)) == NULL)
+		return -1;
+	for (p = list;; p += len + 1) {
+		len = strcspn(p, ",");
+		for (s = p, e = p + len; s < e && (*s == ' ' || *s == '\t');)
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > s && (v[n++] = strndup(s, (size_t)(e - s))) == NULL) {
+			argv_free(v);
+			return -1;
+		}
+		if (p[len] == '\0')
+			break;
+	}
+	*urls = v;
+	return n;
+}
+
+void ctlnats_print_urls(FILE *f, char **urls)
+{
+	for (int i = 0; urls[i]; i++) {
+		const char *u = urls[i], *host = strstr(u, "://"), *at, *colon;
+
+		/* The user information ends at the last '@': a password
+		 * holding one (not percent-encoded) is hidden whole. */
+		host = host ? host + 3 : u;
+		at = strrchr(host, '@');
+		fputs(i ? ", " : "", f);
+		if (at == NULL) {
+			fputs(u, f);
+			continue;
+		}
+		colon = memchr(host, ':', (size_t)(at - host));
+		fprintf(f, "%.*s***%s", (int)((colon ? colon + 1 : host) - u),
+			u, at);
+	}
+}
 
 void ctlnats_default_instance(char *buf, size_t len)
 {
@@ -153,15 +228,21 @@ static void ctlnats_write(int fd, const char *buf, size_t len)
 	}
 }
 
-/* Options from URL and the credentials in the environment. */
-static natsStatus ctlnats_options(natsOptions **o, const char *url)
+/* Options from URLS and the credentials in the environment.  The
+ * servers are tried in the order given. */
+static natsStatus ctlnats_options(natsOptions **o, char **urls)
 {
 	const char *creds = getenv("NATS_CREDS"), *user = getenv("NATS_USER");
 	const char *token = getenv("NATS_TOKEN");
 	natsStatus s = lib.opts_create(o);
+	int n = 0;
 
+	while (urls[n])
+		n++;
 	if (s == NATS_OK)
-		s = lib.opts_url(*o, url);
+		s = lib.opts_servers(*o, (const char **)urls, n);
+	if (s == NATS_OK)
+		s = lib.opts_norandom(*o, true);
 	if (s == NATS_OK)
 		s = lib.opts_name(*o, "natsvisorctl");
 	if (s == NATS_OK)
@@ -177,8 +258,9 @@ static natsStatus ctlnats_options(natsOptions **o, const char *url)
 	return s;
 }
 
-int ctlnats_roundtrip(const char *url, const char *instance, bool control,
-		      const char *req, size_t reqlen, uint64_t timeout_ms)
+int ctlnats_roundtrip(char **urls, const char *instance, bool control,
+		      const char *publish, const char *req, size_t reqlen,
+		      uint64_t timeout_ms)
 {
 	natsOptions *o = NULL;
 	natsConnection *nc = NULL;
@@ -193,12 +275,13 @@ int ctlnats_roundtrip(const char *url, const char *instance, bool control,
 		return CTL_NO;
 	snprintf(subject, sizeof subject, "natsvisor.%s.%s", instance,
 		 control ? "control" : "request");
-	s = ctlnats_options(&o, url);
+	s = ctlnats_options(&o, urls);
 	if (s == NATS_OK)
 		s = lib.connect(&nc, o);
 	if (s != NATS_OK) {
-		fprintf(stderr, "natsvisorctl: cannot connect to NATS at %s: "
-				"%s\n", url, lib.status_text(s));
+		fputs("natsvisorctl: cannot connect to NATS at ", stderr);
+		ctlnats_print_urls(stderr, urls);
+		fprintf(stderr, ": %s\n", lib.status_text(s));
 		goto out;
 	}
 	if (timeout_ms > INT64_MAX / 2)
@@ -214,9 +297,18 @@ int ctlnats_roundtrip(const char *url, const char *instance, bool control,
 		goto out;
 	}
 	if (s == NATS_MAX_PAYLOAD) {
-		fprintf(stderr, "natsvisorctl: request larger than the NATS "
-				"server's max_payload\n");
-		code = CTL_USAGE;
+		/* Refused by nats.c before sending, as the daemon's own
+		 * connection refuses a message over the socket: exit 1.  The
+		 * limit is on the whole frame, not the message alone. */
+		if (publish)
+			fprintf(stderr, "publish %s: not published: ", publish);
+		else
+			fputs("natsvisorctl: request not sent: ", stderr);
+		fprintf(stderr, "%s (a request of %zu bytes; the NATS "
+				"server's max_payload is %lld)\n",
+			lib.status_text(s), reqlen,
+			(long long)lib.max_payload(nc));
+		code = CTL_NO;
 		goto out;
 	}
 	if (s != NATS_OK) {

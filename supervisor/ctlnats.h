@@ -18,23 +18,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The soname natsvisorctl loads for --nats. */
 #define CTLNATS_SONAME "libnats.so.3.4"
 
+/* Split the --nats argument LIST at its commas into *URLS (NULL-
+ * terminated, for argv_free()), white space trimmed, empty items left
+ * out.  Returns the number of URLs (0: none), or -1 (ENOMEM). */
+int ctlnats_urls(const char *list, char ***urls);
+
+/* Print URLS to F, joined by ", ", each with the password or token of
+ * its user information replaced by "***" ("nats://u:***@host:4222", a
+ * token as "***@host:4222"): messages must not show credentials. */
+void ctlnats_print_urls(FILE *f, char **urls);
+
 /* Send the request frame REQ to natsvisord INSTANCE through the NATS
- * servers URL (comma-separated; credentials in the URL, or $NATS_CREDS,
- * $NATS_USER and $NATS_PASSWORD, $NATS_TOKEN), on the control subject
- * when CONTROL, and wait at most TIMEOUT_MS for the reply.  Prints the
- * reply's out and err and returns its code; 3 when no daemon answers (or
- * NATS cannot be reached), 1 when nats.c cannot be loaded. */
-int ctlnats_roundtrip(const char *url, const char *instance, bool control,
-		      const char *req, size_t reqlen, uint64_t timeout_ms);
+ * servers URLS, tried in this order (credentials in a URL, or
+ * $NATS_CREDS, $NATS_USER and $NATS_PASSWORD, $NATS_TOKEN), on the
+ * control subject when CONTROL, and wait at most TIMEOUT_MS for the
+ * reply.  PUBLISH is the subject of a publish, for messages; else NULL.
+ * Prints the reply's out and err and returns its code; 3 when no daemon
+ * answers (or NATS cannot be reached), 1 when the request exceeds the
+ * server's max_payload or nats.c cannot be loaded. */
+int ctlnats_roundtrip(char **urls, const char *instance, bool control,
+		      const char *publish, const char *req, size_t reqlen,
+		      uint64_t timeout_ms);
 
 #ifdef NV_STATIC_CTL
 /* Run natsvisorctl-nats with ARGV: the one in this program's directory,
- * else CTLNATS_HELPER.  Returns only on failure, with the exit status 1,
- * after saying which paths it tried. */
+ * else DIR/../libexec/natsvisor/natsvisorctl-nats, else CTLNATS_HELPER.
+ * Returns only on failure, with the exit status 1, after naming every
+ * path it tried. */
 int ctlnats_exec(char **argv);
 #endif
 

@@ -46,7 +46,7 @@ if STATIC_CTL
 # Static (configure's default): no dynamic loader at start-up.  A static
 # program cannot dlopen nats.c: for --nats it runs natsvisorctl-nats, the
 # same client linked dynamically, found next to it (the build tree), else
-# in pkglibexecdir.
+# in ../libexec/natsvisor beside it (a moved tree), else in pkglibexecdir.
 supervisor_natsvisorctl_CPPFLAGS = $(AM_CPPFLAGS) -DNV_STATIC_CTL \
 	-DCTLNATS_HELPER='"$(pkglibexecdir)/natsvisorctl-nats"'
 supervisor_natsvisorctl_LDFLAGS = -static

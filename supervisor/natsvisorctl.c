@@ -20,8 +20,8 @@
  * With --nats URL the same request travels over NATS instead (ctlnats.c,
  * which loads nats.c at run time only then), to the daemon named by
  * --instance, else instance_id in -c FILE, else the host name.  A static
- * natsvisorctl cannot load nats.c: it execs natsvisorctl-nats, itself
- * linked dynamically, with the same arguments.
+ * natsvisorctl cannot load nats.c: once the command is checked, it execs
+ * natsvisorctl-nats, itself linked dynamically, with the same arguments.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -421,36 +421,53 @@ static int socket_path(const char *opt_s, const char *opt_c, char *buf,
 	return 0;
 }
 
-/* --nats: send the request REQ to the daemon's NATS subjects.  Commands
- * that change nothing go to natsvisor.ID.request, the others to
- * natsvisor.ID.control.  The reply may take as long as the command's
- * own --timeout, or a stop's stop_timeout. */
-static int nats_request(const char *url, const char *instance,
-			const char *opt_c, const struct ctl_cmd *cmd,
-			const char *req, size_t reqlen)
+/* --nats: resolve the daemon's instance id into ID and split the
+ * servers' URL LIST into *URLS.  Returns 0, or an exit status (2 for a
+ * usage error) after saying why; nothing is contacted yet. */
+static int nats_target(const char *list, const char *instance,
+		       const char *opt_c, char *id, size_t len, char ***urls)
 {
-	char id[256];
-	uint64_t timeout = 10000;
-	bool control = true;
+	int n;
 
 	if (instance) {
-		snprintf(id, sizeof id, "%s", instance);
+		snprintf(id, len, "%s", instance);
 	} else {
-		int rc = opt_c ? config_key(opt_c, "instance_id", id, sizeof id)
-			       : 0;
+		int rc = opt_c ? config_key(opt_c, "instance_id", id, len) : 0;
 		if (rc < 0) {
 			fprintf(stderr, "natsvisorctl: %s: %s\n", opt_c,
 				strerror(errno));
 			return CTL_USAGE;
 		}
 		if (rc == 0 || id[0] == '\0')
-			ctlnats_default_instance(id, sizeof id);
+			ctlnats_default_instance(id, len);
 	}
 	if (strpbrk(id, ". *>\t") != NULL) {
 		fprintf(stderr, "natsvisorctl: invalid instance id '%.64s' "
 				"(one subject token)\n", id);
 		return CTL_USAGE;
 	}
+	if ((n = ctlnats_urls(list, urls)) > 0)
+		return 0;
+	if (n == 0) {
+		argv_free(*urls);
+		*urls = NULL;
+	}
+	fprintf(stderr, "natsvisorctl: --nats: %s\n",
+		n == 0 ? "no server URL" : strerror(errno));
+	return n == 0 ? CTL_USAGE : CTL_NO;
+}
+
+/* --nats: send the request REQ to the daemon's NATS subjects.  Commands
+ * that change nothing go to natsvisor.ID.request, the others to
+ * natsvisor.ID.control.  The reply may take as long as the command's
+ * own --timeout, or a stop's stop_timeout. */
+static int nats_request(char **urls, const char *id,
+			const struct ctl_cmd *cmd, const char *req,
+			size_t reqlen)
+{
+	uint64_t timeout = 10000;
+	bool control = true;
+
 	switch (cmd->verb) {
 	case CTL_STATUS:
 	case CTL_IS_READY:
@@ -472,7 +489,9 @@ static int nats_request(const char *url, const char *instance,
 	default:
 		break;
 	}
-	return ctlnats_roundtrip(url, id, control, req, reqlen, timeout);
+	return ctlnats_roundtrip(urls, id, control,
+				 cmd->verb == CTL_PUBLISH ? cmd->subject : NULL,
+				 req, reqlen, timeout);
 }
 
 int main(int argc, char **argv)
@@ -480,10 +499,11 @@ int main(int argc, char **argv)
 	const char *opt_s = NULL, *opt_c = NULL, *opt_nats = NULL;
 	const char *opt_instance = NULL, *e;
 	const struct ctl_verb_info *v;
-	char errbuf[256], path[4096], *req, *body = NULL, **args;
+	char errbuf[256], path[4096], id[256], *req = NULL, *body = NULL;
+	char **args, **reqargs, **urls = NULL;
 	size_t reqlen, bodylen = 0;
 	struct ctl_cmd cmd;
-	int i, nargs, rc;
+	int i, nargs, nreq = 0, rc;
 
 	/* Global options, up to the first word that is not one. */
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -527,11 +547,6 @@ int main(int argc, char **argv)
 		}
 		*dst = val;
 	}
-#ifdef NV_STATIC_CTL
-	/* Before anything reads stdin (a publish body). */
-	if (opt_nats)
-		return ctlnats_exec(argv);
-#endif
 	if (i >= argc)
 		return usage_error(NULL, "no command given");
 	args = argv + i;
@@ -541,46 +556,71 @@ int main(int argc, char **argv)
 		return usage_error(v, errbuf);
 	free(cmd.names);
 
+	/* The request's arguments.  A publish's DATA travels as the body, as
+	 * a message read from stdin does: it leaves the arguments (which are
+	 * bounded at 4 KiB each).  ARGV itself stays as given, for
+	 * natsvisorctl-nats. */
+	if ((reqargs = calloc((size_t)nargs + 1, sizeof *reqargs)) == NULL) {
+		fprintf(stderr, "natsvisorctl: %s\n", strerror(errno));
+		return CTL_NO;
+	}
+	for (int k = 0; k < nargs; k++)
+		if (args[k] != cmd.data)
+			reqargs[nreq++] = args[k];
+	if (cmd.data) {
+		body = (char *)cmd.data;
+		bodylen = strlen(cmd.data);
+	}
+	if (ctl_request_check(nreq, reqargs, bodylen, &e) < 0) {
+		rc = usage_error(v, e);
+		goto done;
+	}
+	if (opt_nats && (rc = nats_target(opt_nats, opt_instance, opt_c, id,
+					  sizeof id, &urls)) != 0)
+		goto done;
+#ifdef NV_STATIC_CTL
+	/* Checked first, so that a usage error exits 2 with or without the
+	 * helper; and before anything reads stdin (a publish body). */
+	if (opt_nats) {
+		rc = ctlnats_exec(argv);
+		goto done;
+	}
+#endif
+
 	if (cmd.verb == CTL_VERSION) {
 		printf("natsvisorctl %s\n", PACKAGE_VERSION);
 		fflush(stdout); /* before the daemon's line, written with write() */
 	}
-	if (cmd.verb == CTL_PUBLISH) {
-		/* The message always travels as the body: DATA leaves the
-		 * arguments (which are bounded at 4 KiB each). */
-		if (cmd.data) {
-			int k;
-			for (k = 1; k < nargs && args[k] != cmd.data; k++)
-				;
-			body = (char *)cmd.data;
-			bodylen = strlen(cmd.data);
-			memmove(args + k, args + k + 1,
-				(size_t)(nargs - k - 1) * sizeof *args);
-			nargs--;
-		} else if ((rc = read_stdin(&body, &bodylen)) < 0) {
-			if (rc == -2)
-				fprintf(stderr, "natsvisorctl: message body too "
-						"large (at most %u bytes)\n",
-					CTL_BODY_MAX);
-			else
-				fprintf(stderr, "natsvisorctl: reading stdin: "
-						"%s\n", strerror(errno));
-			return CTL_USAGE;
-		}
+	if (cmd.verb == CTL_PUBLISH && cmd.data == NULL &&
+	    (rc = read_stdin(&body, &bodylen)) < 0) {
+		if (rc == -2)
+			fprintf(stderr, "natsvisorctl: message body too large "
+					"(at most %u bytes)\n", CTL_BODY_MAX);
+		else
+			fprintf(stderr, "natsvisorctl: reading stdin: %s\n",
+				strerror(errno));
+		rc = CTL_USAGE;
+		goto done;
 	}
-	if (ctl_request_check(nargs, args, bodylen, &e) < 0)
-		return usage_error(v, e);
-	if (ctl_encode_request(nargs, args, body, bodylen, &req, &reqlen) < 0) {
+	if (ctl_encode_request(nreq, reqargs, body, bodylen, &req,
+			       &reqlen) < 0) {
 		fprintf(stderr, "natsvisorctl: %s\n", strerror(errno));
-		return CTL_NO;
+		rc = CTL_NO;
+		goto done;
 	}
-	if (cmd.verb == CTL_PUBLISH && cmd.data == NULL)
-		free(body);
+	if (body != cmd.data) {
+		free(body); /* the request holds a copy */
+		body = NULL;
+	}
 	if (opt_nats)
-		rc = nats_request(opt_nats, opt_instance, opt_c, &cmd, req,
-				  reqlen);
+		rc = nats_request(urls, id, &cmd, req, reqlen);
 	else if ((rc = socket_path(opt_s, opt_c, path, sizeof path)) == 0)
 		rc = socket_roundtrip(path, req, reqlen);
+done:
+	if (body != cmd.data)
+		free(body);
+	argv_free(urls);
+	free(reqargs);
 	free(req);
 	return rc;
 }

@@ -62,3 +62,5 @@ tests_integration_ready_probe_LDADD = $(NATS_LIBS) -lpthread
 # wait-ready and the gate behind a requirement that cannot become ready;
 # the NATS-side wait-ready timeout= checked like --timeout.
 INTEGRATION_TESTS += tests/integration/ready_blocked.sh
+# natsvisorctl --nats: server lists, hidden credentials, max_payload.
+INTEGRATION_TESTS += tests/integration/ctl_nats.sh
