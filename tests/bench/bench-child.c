@@ -22,29 +22,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Append or write LINE to PATH; errors are ignored (nothing to tell). */
-static void put(const char *path, int flags, const char *line, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
-	if (fd < 0)
-		return;
-	if (write(fd, line, len) < 0)
-		len = 0;
-	close(fd);
-}
+#include "stamp.h"
+
 
 int main(void)
 {
-	struct timespec ts;
-	char line[64], buf[16];
-	int n, fd;
+	char buf[16];
+	int fd;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	n = snprintf(line, sizeof line, "%ld %lld\n", (long)getpid(),
-		     (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-	put("starts", O_APPEND, line, (size_t)n);
-	put("pid.tmp", O_TRUNC, line, (size_t)n);
-	rename("pid.tmp", "pid");
+	stamp_start(mono_ns());
 
 	fd = open("notification-fd", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {

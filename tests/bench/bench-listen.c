@@ -25,25 +25,9 @@
 #include <nats/nats.h>
 
 #include "nvping.h"
+#include "stamp.h"
 
 #define BL_MAX_SUBS 16
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void put(const char *path, int flags, const char *line, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
-	if (fd < 0)
-		return;
-	if (write(fd, line, len) < 0)
-		len = 0;
-	close(fd);
-}
 
 /* Data messages are not the point here: drop them. */
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
@@ -58,21 +42,16 @@ int main(void)
 	natsSubscription *subs[BL_MAX_SUBS];
 	natsConnection *nc = NULL;
 	natsOptions *opts = NULL;
-	struct timespec ts;
 	sigset_t set;
 	const char *url = getenv("NATS_URL");
 	const char *subjects = getenv("NATSVISOR_SUBJECTS");
-	char line[64], phases[128], *list, *tok, *save = NULL, *p;
-	int n = 0, sig, len;
-	int64_t t_conn, t_sub;
+	char *list, *tok, *save = NULL, *p;
+	int n = 0, sig;
+	int64_t t_main, t_conn, t_sub;
 	nvping *np;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	len = snprintf(line, sizeof line, "%ld %lld\n", (long)getpid(),
-		       (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-	put("starts", O_APPEND, line, (size_t)len);
-	put("pid.tmp", O_TRUNC, line, (size_t)len);
-	rename("pid.tmp", "pid");
+	t_main = mono_ns();
+	stamp_start(t_main);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -112,12 +91,7 @@ int main(void)
 		return 1;
 	}
 	t_sub = mono_ns();
-	len = snprintf(phases, sizeof phases, "%ld %lld %lld %lld\n",
-		       (long)getpid(),
-		       (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
-		       (long long)t_conn, (long long)t_sub);
-	put("phases.tmp", O_TRUNC, phases, (size_t)len);
-	rename("phases.tmp", "phases");
+	stamp_phases(t_main, t_conn, t_sub);
 	sigwait(&set, &sig);
 	natsConnection_Close(nc);
 	nvping_free(np);

@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stamp.h"
+
 #define RL_LINE_MAX 65536 /* the longest line accepted from the server */
 #define RL_PING_SID "1" /* the data subscriptions are 2, 3, ... */
 
@@ -68,24 +70,6 @@ die(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Append or write LINE to PATH; errors are ignored (nothing to tell). */
-static void put(const char *path, int flags, const char *line, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
-	if (fd < 0)
-		return;
-	if (write(fd, line, len) < 0)
-		len = 0;
-	close(fd);
 }
 
 /* Nothing to finish: the server drops our subscriptions. */
@@ -236,15 +220,11 @@ int main(void)
 	const char *ping = getenv("NATSVISOR_PING_SUBJECT");
 	const char *hello = getenv("NATSVISOR_HELLO_SUBJECT");
 	const char *subjects = getenv("NATSVISOR_SUBJECTS");
-	char line[64], phases[128], *list, *tok, *save = NULL;
+	char *list, *tok, *save = NULL;
 	int64_t t_main = mono_ns(), t_conn, t_sub;
-	int len, sid = 2;
+	int sid = 2;
 
-	len = snprintf(line, sizeof line, "%ld %lld\n", (long)getpid(),
-		       (long long)t_main);
-	put("starts", O_APPEND, line, (size_t)len);
-	put("pid.tmp", O_TRUNC, line, (size_t)len);
-	rename("pid.tmp", "pid");
+	stamp_start(t_main);
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -280,11 +260,7 @@ int main(void)
 		pump();
 	t_sub = mono_ns();
 
-	len = snprintf(phases, sizeof phases, "%ld %lld %lld %lld\n",
-		       (long)getpid(), (long long)t_main, (long long)t_conn,
-		       (long long)t_sub);
-	put("phases.tmp", O_TRUNC, phases, (size_t)len);
-	rename("phases.tmp", "phases");
+	stamp_phases(t_main, t_conn, t_sub);
 	for (;;)
 		pump();
 }

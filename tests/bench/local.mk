@@ -8,18 +8,18 @@ check_PROGRAMS += $(BENCH_PROGS)
 
 # The child every supervisor runs: static (exec to main() loads nothing)
 # and never sanitized (a sanitizer runtime cannot be linked statically).
-tests_bench_bench_child_SOURCES = tests/bench/bench-child.c
+tests_bench_bench_child_SOURCES = tests/bench/bench-child.c tests/bench/stamp.h
 tests_bench_bench_child_CFLAGS = $(WARN_CFLAGS)
 tests_bench_bench_child_LDFLAGS = -static
 
 # bench-listen's twin without nats.c: it speaks the NATS protocol itself,
 # static and unsanitized like bench-child, so that exec to subscribed
 # costs only what the protocol needs.
-tests_bench_bench_rawlisten_SOURCES = tests/bench/bench-rawlisten.c
+tests_bench_bench_rawlisten_SOURCES = tests/bench/bench-rawlisten.c tests/bench/stamp.h
 tests_bench_bench_rawlisten_CFLAGS = $(WARN_CFLAGS)
 tests_bench_bench_rawlisten_LDFLAGS = -static
 
-tests_bench_bench_listen_SOURCES = tests/bench/bench-listen.c
+tests_bench_bench_listen_SOURCES = tests/bench/bench-listen.c tests/bench/stamp.h
 tests_bench_bench_listen_CPPFLAGS = $(LISTEN_CPPFLAGS)
 tests_bench_bench_listen_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread
 tests_bench_bench_listen_LDADD = listeners/libnatsvisor-ping.a \
