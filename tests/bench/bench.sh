@@ -297,43 +297,36 @@ awk '$1 == "nv" && $2 != "timeout" { print $2 }' "$W/kills-nvA.txt" |
 	rec_dist restart.run.b0 natsvisor
 nv_stop "$nvA"
 
+# ready_series NAME LABEL PROGRAM RUN READY PONG PHASE: natsvisord with one
+# listener running PROGRAM at zero backoff, killed KILLS times: kill ->
+# running, -> ready and last pong -> wait-ready go to keys RUN, READY and
+# PONG, and where the time to readiness goes (the listener's ./phases, the
+# observer) to PHASE.conn, .sub, .pong.  The daemon stays up (pid in LPID).
+ready_series() {
+	local name=$1 label=$2 prog=$3 run=$4 ready=$5 pong=$6 phase=$7 f
+	local k=$W/kills-$1.txt
+	nv_conf "$W/$name.ini" "$W/$name.sock" < <(nv_listeners "$W/$name" 1 "$prog" \
+		'backoff_initial = 0')
+	launch "$name" "$W/$name" 1 "$W/$name.sock" -- "$NV_DAEMON" -c "$W/$name.ini"
+	"$NVBENCH" kills -r "$KILLS" -a 20 -u "$NATS_URL" \
+		"$label:$W/$name/s0000:$W/$name.sock:s0000" >"$k"
+	for f in 2:"$run" 3:"$ready" 4:"$pong" 6:"$phase.conn" 7:"$phase.sub" \
+		8:"$phase.pong"; do
+		awk -v l="$label" -v c="${f%%:*}" \
+			'$1 == l && $2 != "timeout" && $c >= 0 { print $c }' "$k" |
+			rec_dist "${f#*:}" natsvisor
+	done
+}
+
 say "restart: natsvisor, bench-listen, backoff_initial = 0 (running and ready)"
-nv_conf "$W/nvB.ini" "$W/nvB.sock" < <(nv_listeners "$W/nvB" 1 "$BENCH_LISTEN" \
-	'backoff_initial = 0')
-launch nvB "$W/nvB" 1 "$W/nvB.sock" -- "$NV_DAEMON" -c "$W/nvB.ini"
+ready_series nvB nvl "$BENCH_LISTEN" restart.runl.b0 restart.ready.b0 \
+	control.pong_to_wait restart.phase
 nvB=$LPID
-"$NVBENCH" kills -r "$KILLS" -a 20 -u "$NATS_URL" \
-	"nvl:$W/nvB/s0000:$W/nvB.sock:s0000" >"$W/kills-nvB.txt"
-awk '$1 == "nvl" && $2 != "timeout" { print $2 }' "$W/kills-nvB.txt" |
-	rec_dist restart.runl.b0 natsvisor
-awk '$1 == "nvl" && $2 != "timeout" { print $3 }' "$W/kills-nvB.txt" |
-	rec_dist restart.ready.b0 natsvisor
-awk '$1 == "nvl" && $2 != "timeout" && $4 >= 0 { print $4 }' "$W/kills-nvB.txt" |
-	rec_dist control.pong_to_wait natsvisor
-# Where the time to readiness goes (bench-listen's ./phases, the observer).
-for f in 6:conn 7:sub 8:pong; do
-	awk -v c="${f%%:*}" '$1 == "nvl" && $2 != "timeout" && $c >= 0 { print $c }' \
-		"$W/kills-nvB.txt" | rec_dist "restart.phase.${f#*:}" natsvisor
-done
 
 say "restart: natsvisor, bench-rawlisten, backoff_initial = 0 (running and ready)"
-nv_conf "$W/nvR.ini" "$W/nvR.sock" < <(nv_listeners "$W/nvR" 1 "$BENCH_RAW" \
-	'backoff_initial = 0')
-launch nvR "$W/nvR" 1 "$W/nvR.sock" -- "$NV_DAEMON" -c "$W/nvR.ini"
-nvR=$LPID
-"$NVBENCH" kills -r "$KILLS" -a 20 -u "$NATS_URL" \
-	"nvr:$W/nvR/s0000:$W/nvR.sock:s0000" >"$W/kills-nvR.txt"
-awk '$1 == "nvr" && $2 != "timeout" { print $2 }' "$W/kills-nvR.txt" |
-	rec_dist restart.runr.b0 natsvisor
-awk '$1 == "nvr" && $2 != "timeout" { print $3 }' "$W/kills-nvR.txt" |
-	rec_dist restart.readyr.b0 natsvisor
-awk '$1 == "nvr" && $2 != "timeout" && $4 >= 0 { print $4 }' "$W/kills-nvR.txt" |
-	rec_dist control.pong_to_wait_r natsvisor
-for f in 6:conn 7:sub 8:pong; do
-	awk -v c="${f%%:*}" '$1 == "nvr" && $2 != "timeout" && $c >= 0 { print $c }' \
-		"$W/kills-nvR.txt" | rec_dist "restart.phaser.${f#*:}" natsvisor
-done
-nv_stop "$nvR"
+ready_series nvR nvr "$BENCH_RAW" restart.runr.b0 restart.readyr.b0 \
+	control.pong_to_wait_r restart.phaser
+nv_stop "$LPID"
 
 say "restart: peers and natsvisor with default backoff, kill after 1.2 s up"
 nv_conf "$W/nvC.ini" "$W/nvC.sock" < <(nv_listeners "$W/nvC" 1 "$BENCH_LISTEN" \
