@@ -1879,9 +1879,9 @@ static void config_resolve_links(struct config_ctx *c)
 	struct nv_name_index pings = { 0 };
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct nv_listener_conf *a = &cfg->listeners[i];
-		int j = a->ping_subject ? nidx_get(&pings, a->ping_subject) : -1;
 		if (a->ping_subject == NULL)
 			continue;
+		int j = nidx_get(&pings, a->ping_subject);
 		if (j < 0) {
 			nidx_add(&pings, a->ping_subject, (int)i);
 			continue;

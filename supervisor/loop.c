@@ -172,6 +172,13 @@ static uint64_t ping_id_new(struct lsn *l)
 	return ((uint64_t)l->slot << 40) | (d.next_id & ((1ull << 40) - 1));
 }
 
+/* The listener whose slot ID carries (a ping's or a hello's), or NULL. */
+static struct lsn *lsn_of_id(uint64_t id)
+{
+	size_t slot = (size_t)(id >> 40);
+	return slot < d.nslots ? d.slots[slot] : NULL;
+}
+
 static void ping_on_timer(uv_timer_t *t);
 static void ping_schedule(struct lsn *l);
 
@@ -481,15 +488,14 @@ static bool reply_parse(struct lsn *l, const char *data, size_t len,
 static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 			  size_t len)
 {
-	size_t slot = (size_t)(id >> 40);
 	if (id >> 40 == PROBE_SLOT) {
 		if (id == probe_id) /* any answer: the server answers */
 			probe_verdict(true);
 		return;
 	}
-	if (slot >= d.nslots || d.slots[slot] == NULL)
+	struct lsn *l = lsn_of_id(id);
+	if (l == NULL)
 		return;
-	struct lsn *l = d.slots[slot];
 	server_heard();
 	if (l->ping_id != id)
 		return; /* late reply to an older ping: dropped */
@@ -518,11 +524,8 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
  * is answered. */
 static void hello_on(uint64_t id)
 {
-	size_t slot = (size_t)(id >> 40);
-	if (slot >= d.nslots || d.slots[slot] == NULL)
-		return;
-	struct lsn *l = d.slots[slot];
-	if (l->hello_id != id)
+	struct lsn *l = lsn_of_id(id);
+	if (l == NULL || l->hello_id != id)
 		return; /* an earlier incarnation's, or a stray */
 	/* One hello per incarnation, while starting: once running, pings
 	 * follow health_interval, and hellos (from anyone who read the
