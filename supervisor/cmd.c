@@ -76,7 +76,8 @@ static const char *nats_origin;
 /* Last state reported per listener, for events: compared by pointer. */
 
 /* ------------------------------------------------------------------ */
-/* Cannot become ready: the one rule of wait-ready, the gate and is-ready */
+/* Cannot become ready: the one rule of wait-ready, the gate, is-ready and
+ * the --daemon verdict (notify.c) */
 
 /* The listener that keeps L from becoming ready until an operator steps
  * in, or NULL when L still can: L itself when it was removed or its state
@@ -86,7 +87,7 @@ static const char *nats_origin;
  * nearest requirement in such a state, followed through requirements that
  * wait in turn.  A requirement that is starting, running or backing off
  * can still become ready, and so can L. */
-static const struct lsn *lsn_blocker(const struct lsn *l)
+const struct lsn *lsn_blocker(const struct lsn *l)
 {
 	if (l->removed || lst_cannot_become_ready(&l->m))
 		return l;

@@ -131,6 +131,7 @@ void cmd_close(void);
 bool cmd_wants_pongs(void);
 void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len);
 void cmd_event(const struct lsn *l);
+const struct lsn *lsn_blocker(const struct lsn *l);
 
 /* notify.c */
 void notify_init(void);

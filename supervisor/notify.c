@@ -88,22 +88,29 @@ void notify_ready(void)
 /* Keep STATUS= and the process title in step with readiness. */
 void notify_status(void)
 {
-	/* --daemon: a listener that cannot become ready fails start-up. */
+	/* --daemon: a listener that cannot become ready fails start-up, and
+	 * so does one that waits for a requirement that cannot (the rule of
+	 * wait-ready, cmd.c). */
 	if (d.daemon_fd >= 0 && d.listeners_started) {
 		for (size_t i = 0; i < d.nls; i++) {
-			struct lsn *l = d.ls[i];
-			if (l->conf->autostart && !l->removed &&
-			    lst_cannot_become_ready(&l->m)) {
+			const struct lsn *l = d.ls[i], *k;
+			if (!l->conf->autostart || l->removed ||
+			    (k = lsn_blocker(l)) == NULL)
+				continue;
+			if (k == l)
 				log_warnx("start-up failed: %s cannot become "
 					  "ready (%s)",
 					  l->conf->name, l->m.reason);
-				if (write(d.daemon_fd, "1", 1) < 0)
-					log_debug("daemon pipe: %s",
-						  strerror(errno));
-				close(d.daemon_fd);
-				d.daemon_fd = -1;
-				break;
-			}
+			else
+				log_warnx("start-up failed: %s cannot become "
+					  "ready: blocked by %s (%s)",
+					  l->conf->name, k->conf->name,
+					  k->m.reason);
+			if (write(d.daemon_fd, "1", 1) < 0)
+				log_debug("daemon pipe: %s", strerror(errno));
+			close(d.daemon_fd);
+			d.daemon_fd = -1;
+			break;
 		}
 	}
 	unsigned total, ready = daemon_ready_count(&total);

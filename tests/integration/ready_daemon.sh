@@ -2,7 +2,8 @@
 # Reporting readiness to scripts that start natsvisord: --ready-fd N gets
 # one newline once every autostart listener is ready, then is closed (and
 # no listener inherits it); --daemon returns 0 only once ready, 1 at once
-# when an autostart listener cannot become ready, 1 after startup_timeout
+# when an autostart listener cannot become ready or waits for a requirement
+# that cannot, 1 after startup_timeout
 # (the daemon keeps running in both cases), and 78 for an invalid file.
 . "$(dirname "$0")/lib.sh"
 nv_setup
@@ -97,6 +98,31 @@ assert_eq 1 "$rc" "--daemon with a listener that cannot start"
 grep -q 'start-up failed' "$NV_DIR/daemon-bg.log" || fail "--daemon did not say why"
 grep -q 'missing cannot become ready' "$NV_DIR/daemon-bg.log" ||
 	fail "the log does not name missing"
+pid_alive "$bg" || fail "the daemon did not keep running"
+daemon_stop
+
+# An autostart listener that waits for a requirement that cannot become
+# ready (here one that is not started): 1 at once, naming the blocker.
+nv_write_config "$NV_DIR/blocked.ini" - <<EOT
+startup_timeout = 60s
+[listener:quick]
+command  = $NV_LISTEN --stdout
+subjects = d.quick
+[listener:manual]
+command   = $NV_LISTEN --stdout
+subjects  = d.manual
+autostart = no
+[listener:needsmanual]
+command  = $NV_LISTEN --stdout
+subjects = d.needsmanual
+requires = manual
+EOT
+daemon_run "$NV_DIR/blocked.ini"
+nv_log "--daemon blocked behind a stopped requirement: exit $rc after $ms ms"
+assert_eq 1 "$rc" "--daemon with a listener blocked by its requirement"
+((ms <= $(nv_scale 3000))) || fail "--daemon took $ms ms to give up"
+grep -q 'needsmanual cannot become ready: blocked by manual' \
+	"$NV_DIR/daemon-bg.log" || fail "the log does not name the blocker"
 pid_alive "$bg" || fail "the daemon did not keep running"
 daemon_stop
 
