@@ -96,6 +96,7 @@ struct spawn_prep {
 	struct rlimit nofile, core;
 	int close_bound;  /* fallback: close fds 3 .. close_bound-1 */
 	unsigned unshare_from; /* 0, or the K of close_range(K, ~0U, UNSHARE) */
+	uint64_t sig_reset; /* bit S-1: signal S is not SIG_DFL here */
 };
 
 /* A spawner: what one thread needs to start children, so that a burst
@@ -317,6 +318,42 @@ static void spawn_prep_limits(const struct spawn_req *req,
 	}
 }
 
+/* The kernel's struct sigaction with its 64-signal mask (as on x86 and
+ * ARM; where there is no restorer field, the all-zero SIG_DFL request
+ * reads the same and a query reads only the handler), for the raw call:
+ * glibc's sigaction() refuses its two reserved signals (32, 33), yet an
+ * ignored disposition inherited from our own parent would still reach a
+ * child through them. */
+struct spawn_ksigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask[64 / (8 * sizeof(unsigned long))];
+};
+#define SPAWN_NSIG 64
+
+/* The signals whose disposition is not SIG_DFL in this process: handlers
+ * (libuv's), and SIG_IGN, which exec would pass on (nats.c ignores
+ * SIGPIPE).  Asked in the parent, once per spawn or batch, so that the
+ * child resets only those (a handful) instead of asking about all 64 --
+ * that loop was the largest part of a child's work before exec.  No
+ * disposition changes during a spawn: natsvisord sets its handlers up
+ * before the first one, and the thread that would change them is the one
+ * spawning (or waiting for a batch). */
+static uint64_t spawn_sig_reset(void)
+{
+	uint64_t set = 0;
+
+	for (int sig = 1; sig <= SPAWN_NSIG; sig++) {
+		struct spawn_ksigaction old;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &old,
+			    sizeof(old.mask)) == 0 &&
+		    old.handler != SIG_DFL)
+			set |= 1ULL << (sig - 1);
+	}
+	return set;
+}
+
 /* Child: report (STAGE, ERRNUM) and exit 127.  Async-signal-safe. */
 static void __attribute__((noreturn))
 spawn_child_fail(const struct spawn_prep *p, enum spawn_stage stage, int errnum)
@@ -359,7 +396,6 @@ static int spawn_child_fds(const struct spawn_prep *p)
 static void __attribute__((noreturn)) spawn_child(const struct spawn_prep *p)
 {
 	const struct spawn_req *req = p->req;
-	struct sigaction sa;
 	sigset_t none;
 	int sig;
 
@@ -370,27 +406,17 @@ static void __attribute__((noreturn)) spawn_child(const struct spawn_prep *p)
 		    CLOSE_RANGE_UNSHARE) < 0)
 		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
 
-	/* SIG_IGN survives exec (nats.c ignores SIGPIPE); handlers would not,
-	 * but reset them all anyway.  SIGKILL/SIGSTOP and glibc's reserved
-	 * real-time signals fail with EINVAL, which is fine. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
-	/* glibc refuses its two reserved signals (32, 33), but an ignored
-	 * disposition inherited from our own parent would still reach the
-	 * child: reset them with the raw system call. */
+	/* Every signal is blocked (spawn_start_on).  Before the mask is
+	 * cleared below, whatever is not SIG_DFL in the daemon goes back to
+	 * it: a handler must not run here, in the daemon's memory, and SIG_IGN
+	 * would survive exec.  The raw call also reaches glibc's reserved
+	 * signals. */
 	{
-		struct {
-			void (*handler)(int);
-			unsigned long flags;
-			void (*restorer)(void);
-			unsigned long mask;
-		} ksa = { SIG_DFL, 0, NULL, 0 };
-		for (sig = 32; sig < SIGRTMIN; sig++)
-			(void)syscall(SYS_rt_sigaction, sig, &ksa, NULL,
-				      sizeof(ksa.mask));
+		struct spawn_ksigaction dfl = { SIG_DFL, 0, NULL, { 0 } };
+		for (sig = 1; sig <= SPAWN_NSIG; sig++)
+			if (p->sig_reset & (1ULL << (sig - 1)))
+				(void)syscall(SYS_rt_sigaction, sig, &dfl,
+					      NULL, sizeof(dfl.mask));
 	}
 
 	if (setpgid(0, 0) < 0)
@@ -527,11 +553,12 @@ static void slots_release(struct spawner *sp)
 }
 
 /* spawn_start() with the slots and stack of spawner SP (each thread that
- * spawns has its own). */
+ * spawns has its own) and the signals to reset, SIG_RESET
+ * (spawn_sig_reset). */
 static int spawn_start_on(struct spawner *sp, const struct spawn_req *req,
-			  struct spawn_child *child)
+			  struct spawn_child *child, uint64_t sig_reset)
 {
-	struct spawn_prep p = { .req = req };
+	struct spawn_prep p = { .req = req, .sig_reset = sig_reset };
 	int out_r = -1, err_r = -1, err_pr = -1;
 	int out_w = -1, err_w = -1, errw = -1;
 	char *resolved = NULL;
@@ -614,7 +641,7 @@ int spawn_start(const struct spawn_req *req, struct spawn_child *child)
 	child->out_fd = child->err_fd = child->errpipe = -1;
 	if (spawn_init() < 0)
 		return -1;
-	return spawn_start_on(&spawners[0], req, child);
+	return spawn_start_on(&spawners[0], req, child, spawn_sig_reset());
 }
 
 /* The batch pool: helper threads that spawn beside the calling thread.
@@ -633,6 +660,7 @@ static struct {
 	struct spawn_child *children;
 	int *errs;
 	size_t n, next;
+	uint64_t sig_reset; /* asked once for the batch */
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER,
 	   .work = PTHREAD_COND_INITIALIZER,
 	   .done = PTHREAD_COND_INITIALIZER };
@@ -649,7 +677,10 @@ static void pool_take(struct spawner *sp)
 		if (i == pool.n)
 			return;
 		pool.errs[i] = spawn_start_on(sp, &pool.reqs[i],
-					      &pool.children[i]) < 0 ? errno : 0;
+					      &pool.children[i],
+					      pool.sig_reset) < 0
+				       ? errno
+				       : 0;
 	}
 }
 
@@ -724,6 +755,7 @@ void spawn_batch(const struct spawn_req *reqs, struct spawn_child *children,
 	pool.errs = errs;
 	pool.n = n;
 	pool.next = 0;
+	pool.sig_reset = spawn_sig_reset();
 	pool.busy = n > 1 ? pool.nhelpers : 0;
 	if (pool.busy > 0) {
 		pool.gen++;

@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,6 +135,26 @@ static int run(const struct spawn_req *r, char *out, size_t size,
 	return st;
 }
 
+static void on_usr2(int sig)
+{
+	(void)sig;
+}
+
+/* Set signal SIG (even one glibc reserves) to SIG_IGN, or back to SIG_DFL,
+ * with the raw system call. */
+static void raw_ignore(int sig, bool ign)
+{
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask[64 / (8 * sizeof(unsigned long))];
+	} k = { ign ? SIG_IGN : SIG_DFL, 0, NULL, { 0 } };
+
+	CHECK_INT((int)syscall(SYS_rt_sigaction, sig, &k, NULL,
+			       sizeof(k.mask)), 0);
+}
+
 /* The child sees 0 1 2 only, stdin /dev/null, default signals, an empty
  * mask, its own group, and the requested umask, directory and limits. */
 static void test_hygiene(void)
@@ -154,8 +175,13 @@ static void test_hygiene(void)
 	char out[4096], want[512];
 	int leak, sock, err, st;
 
-	/* What nats.c and libuv leave behind in a daemon. */
+	/* What nats.c and libuv leave behind in a daemon, and what an
+	 * ignoring parent of the daemon could: a real-time signal and one of
+	 * glibc's reserved two, which only the raw call reaches. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR2, on_usr2);
+	signal(SIGRTMIN + 1, SIG_IGN);
+	raw_ignore(32, true);
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1, &old);
@@ -200,6 +226,9 @@ static void test_hygiene(void)
 	close(sock);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGUSR2, SIG_DFL);
+	signal(SIGRTMIN + 1, SIG_DFL);
+	raw_ignore(32, false);
 }
 
 /* Without capture, stdout and stderr are /dev/null and no pipes exist. */
@@ -462,15 +491,23 @@ static void test_batch(void)
 		snprintf(marks[i], sizeof(marks[i]), "m%d", i);
 		argvs[i][0] = "sh";
 		argvs[i][1] = "-c";
-		argvs[i][2] = "echo $0; ls /proc/$$/fd";
+		argvs[i][2] = "echo $0; ls /proc/$$/fd;"
+			      "while read l; do case $l in SigIgn*)"
+			      " printf '%s\\n' \"$l\";; esac; done"
+			      " </proc/$$/status";
 		argvs[i][3] = marks[i];
 		argvs[i][4] = NULL;
 		reqs[i] = req_default(argvs[i], envp);
 	}
 	reqs[7].directory = "/nonexistent/dir";
+	/* The batch asks for the dispositions to reset once, for all. */
+	signal(SIGPIPE, SIG_IGN);
+	raw_ignore(33, true);
 	spawn_batch(reqs, children, errs, N);
+	signal(SIGPIPE, SIG_DFL);
+	raw_ignore(33, false);
 	for (i = 0; i < N; i++) {
-		char out[256], want[64];
+		char out[256], want[128];
 		enum spawn_stage stage;
 		int err, st;
 
@@ -488,7 +525,8 @@ static void test_batch(void)
 			CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 127);
 			continue;
 		}
-		snprintf(want, sizeof(want), "m%d\n0\n1\n2\n", i);
+		snprintf(want, sizeof(want),
+			 "m%d\n0\n1\n2\nSigIgn:\t0000000000000000\n", i);
 		CHECK_STR(out, want);
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
