@@ -21,7 +21,9 @@
 # ms after each start.  Readiness uses bench-listen (nats.c + nvping)
 # and bench-rawlisten (the NATS protocol by hand, static: what readiness
 # costs when the listener itself costs next to nothing).
-# Scale: start -> the latest first start, trees 2 s old, median of 3;
+# Scale: start -> the latest first start, trees 2 s old, median of 3, and
+# the same with no supervisor (the floor row: its ratio is the least any
+# system could reach against the best peer in that run);
 # natsvisor also start -> all ready, with each listener; and the CPU the
 # tree had used by then (schedstat), supervisors and children apart.
 # Status: also natsvisor's share alone (nvbench ctlrt: the round trip
@@ -490,6 +492,21 @@ scale_nv() {
 	fi
 }
 
+# scale_floor N REP: the same start with no supervisor at all (nvbench
+# spawnfloor: vfork, chdir, execve from one thread per CPU), the least
+# any system can take here.
+scale_floor() {
+	local n=$1 rep=$2 base=$W/sc$1-$2-floor line i s
+	for ((i = 0; i < n; i++)); do
+		printf -v s 's%04d' "$i"
+		mkdir -p "$base/$s"
+	done
+	line=$("$NVBENCH" spawnfloor -n "$n" -d "$base" -- "$BENCH_CHILD")
+	say "  floor N=$n: ${line//$'\n'/, }"
+	rec "scale.floor.$n.r" natsvisor "$(sed -n 's/^spawned //p' <<<"$line")"
+	rec "scale.floor_cpu.$n.r" natsvisor "$(sed -n 's/^cpu //p' <<<"$line")"
+}
+
 for n in "${SIZES[@]}"; do
 	reps=$REPS
 	for ((r = 0; r < reps; r++)); do
@@ -500,9 +517,10 @@ for n in "${SIZES[@]}"; do
 		# keeps for the idle window are the busiest neighbours.
 		scale_peers "$n" "$r" "$keep"
 		scale_nv "$n" "$r" "$keep" 10s
+		scale_floor "$n" "$r"
 	done
 	for k in scale.spawned scale.spawned_l scale.ready scale.ready_r \
-		scale.cpu_sup scale.cpu_kids; do
+		scale.cpu_sup scale.cpu_kids scale.floor scale.floor_cpu; do
 		for s in natsvisor "${PEERS[@]}"; do
 			v=$(awk -F'\t' -v k="$k.$n.r" -v s="$s" '$1 == k && $2 == s { print $3 }' "$OUT" | dist)
 			read -r _ md _ _ cnt <<<"$v"
@@ -641,9 +659,12 @@ ROWS=(
 	"  last pong → wait-ready returns, ms|control.pong_to_wait_r|-"
 	"kill -9 → ready (pong), default backoff, ms|restart.ready.def|-"
 	"start → all spawned, N=$N1, s|scale.spawned.$N1|scale.spawned.$N1"
+	"  (floor: no supervisor, vfork+exec, a thread per CPU)|scale.floor.$N1|scale.spawned.$N1"
 	"start → all spawned, N=$BIG, s|scale.spawned.$BIG|scale.spawned.$BIG"
+	"  (floor: no supervisor, vfork+exec, a thread per CPU)|scale.floor.$BIG|scale.spawned.$BIG"
 	"  CPU used by then: supervisor processes, s|scale.cpu_sup.$BIG|scale.cpu_sup.$BIG"
 	"  CPU used by then: the children (fork → main), s|scale.cpu_kids.$BIG|-"
+	"  (floor: its children's CPU by then, s)|scale.floor_cpu.$BIG|-"
 	"start → all spawned (bench-listen), N=$BIG, s|scale.spawned_l.$BIG|scale.spawned.$BIG"
 	"start → all ready, N=$N1, s|scale.ready.$N1|-"
 	"start → all ready, N=$BIG, s|scale.ready.$BIG|-"

@@ -13,6 +13,7 @@
  *	nvbench floor [-r N] -d DIR -- CMD [ARG...]
  *	nvbench ctlrt -s SOCK -N NAME [-r RUNS]
  *	nvbench cpu -p PID -x EXE
+ *	nvbench spawnfloor -n N -d BASE [-j THREADS] -- CMD [ARG...]
  *
  * Every figure is printed as one "key value..." line on stdout, in
  * milliseconds unless the key says otherwise; bench.sh keeps them raw and
@@ -58,6 +59,9 @@
  * by PID and its descendants, in two sums: those running EXE (the
  * children) and the others (the supervisor processes).  Prints "cpu SUP_MS
  * CHILDREN_MS".
+ *
+ * spawnfloor: N starts with no supervisor, from one thread per CPU, as
+ * `scale` times them: the least a start of N services can take here.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -471,6 +475,29 @@ static int cmd_kills(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* scale */
 
+/* One pass over BASE/s0000 ... BASE/sN-1: FIRST[i] gets the first start
+ * of each child seen for the first time, counted in *FOUND; *LAST the
+ * latest of them.  Stops at the first one not started yet (they mostly
+ * start in order): the next pass looks again. */
+static void scan_starts(const char *base, int n, int64_t *first, int *found,
+			int64_t *last)
+{
+	for (int i = 0; i < n; i++) {
+		char path[1100];
+		long p;
+		if (first[i])
+			continue;
+		snprintf(path, sizeof path, "%s/s%04d/starts", base, i);
+		if (read_start(path, &p, &first[i]) < 0) {
+			first[i] = 0;
+			return;
+		}
+		++*found;
+		if (first[i] > *last)
+			*last = first[i];
+	}
+}
+
 static int cmd_scale(int argc, char **argv)
 {
 	int n = 0, timeout = 120000, opt;
@@ -524,24 +551,8 @@ static int cmd_scale(int argc, char **argv)
 				fcntl(cfd, F_SETFL, O_NONBLOCK);
 			}
 		}
-		if (found < n) {
-			for (int i = 0; i < n; i++) {
-				char path[1100];
-				long p;
-				if (first[i])
-					continue;
-				snprintf(path, sizeof path, "%s/s%04d/starts",
-					 base, i);
-				if (read_start(path, &p, &first[i]) == 0) {
-					found++;
-					if (first[i] > last)
-						last = first[i];
-				} else {
-					first[i] = 0;
-					break; /* mostly in order: look later */
-				}
-			}
-		}
+		if (found < n)
+			scan_starts(base, n, first, &found, &last);
 		struct pollfd p = { cfd, POLLIN, 0 };
 		int wait_ms = found < n ? 5 : 100;
 		if (cfd < 0) {
@@ -1198,10 +1209,112 @@ static int cmd_cpu(int argc, char **argv)
 	return 0;
 }
 
+/* spawnfloor -n N -d BASE [-j THREADS] -- CMD [ARG...]: the start of N
+ * services with no supervisor at all -- what `scale` compares against.
+ * THREADS threads (default: one per online CPU) share BASE/s0000 ...
+ * BASE/sN-1 round robin and start CMD in each with vfork, chdir and
+ * execve (what posix_spawn does, the cheapest start there is), nothing
+ * else: no pipes, no process group, no waiting.  Then, as in `scale`,
+ * "spawned" is the latest first ./starts minus the start, and "cpu" the
+ * CPU the children had used by then (schedstat).  The children are
+ * killed and reaped before it returns. */
+struct floor_job {
+	char **cmd;
+	const char *base;
+	int n, k, step;
+	pid_t *pids;
+};
+
+/* vfork: the child borrows this thread's memory until execve, and calls
+ * nothing but chdir and _exit. */
+static pid_t __attribute__((noinline)) floor_start(const char *dir,
+						   char **cmd)
+{
+	pid_t p = vfork();
+	if (p == 0) {
+		if (chdir(dir) == 0)
+			execve(cmd[0], cmd, environ);
+		_exit(127);
+	}
+	return p;
+}
+
+static void *floor_thread(void *arg)
+{
+	struct floor_job *j = arg;
+	for (int i = j->k; i < j->n; i += j->step) {
+		char dir[1100];
+		snprintf(dir, sizeof dir, "%s/s%04d", j->base, i);
+		j->pids[i] = floor_start(dir, j->cmd);
+	}
+	return NULL;
+}
+
+static int cmd_spawnfloor(int argc, char **argv)
+{
+	int n = 0, nt = (int)sysconf(_SC_NPROCESSORS_ONLN), opt, found = 0;
+	const char *base = NULL;
+	while ((opt = getopt(argc, argv, "n:d:j:")) != -1) {
+		switch (opt) {
+		case 'n': n = atoi(optarg); break;
+		case 'd': base = optarg; break;
+		case 'j': nt = atoi(optarg); break;
+		default: die("spawnfloor: bad option");
+		}
+	}
+	if (n <= 0 || !base || optind >= argc)
+		die("spawnfloor: -n N -d BASE -- CMD expected");
+	if (nt < 1)
+		nt = 1;
+	if (nt > 16)
+		nt = 16;
+	pid_t *pids = calloc((size_t)n, sizeof(*pids));
+	int64_t *first = calloc((size_t)n, sizeof(*first));
+	struct floor_job jobs[16];
+	pthread_t th[16];
+	if (pids == NULL || first == NULL)
+		die("out of memory");
+	int64_t t0 = now_ns(), last = 0, end = t0 + 120 * 1000000000LL;
+	for (int k = 0; k < nt; k++) {
+		jobs[k] = (struct floor_job){ argv + optind, base, n, k, nt,
+					      pids };
+		if (pthread_create(&th[k], NULL, floor_thread, &jobs[k]) != 0)
+			die("pthread_create failed");
+	}
+	for (int k = 0; k < nt; k++)
+		pthread_join(th[k], NULL);
+	while (found < n && now_ns() < end) {
+		scan_starts(base, n, first, &found, &last);
+		if (found < n)
+			sleep_ms(1);
+	}
+	long long kids = 0;
+	for (int i = 0; i < n; i++) {
+		char id[24];
+		if (pids[i] <= 0)
+			continue;
+		snprintf(id, sizeof(id), "%d", (int)pids[i]);
+		kids += task_cpu_ns(id);
+	}
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGKILL);
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			waitpid(pids[i], NULL, 0);
+	if (found < n)
+		printf("spawned timeout %d/%d\n", found, n);
+	else
+		printf("spawned %.3f\ncpu %.1f\n", ms(last - t0), kids / 1e6);
+	free(pids);
+	free(first);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: nvbench kills|scale|pub|chaos ...\n");
+		fprintf(stderr, "usage: nvbench kills|scale|pub|chaos|mkstream|floor|ctlrt|cpu|spawnfloor ...\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -1221,6 +1334,8 @@ int main(int argc, char **argv)
 		return cmd_ctlrt(argc - 1, argv + 1);
 	if (strcmp(argv[1], "cpu") == 0)
 		return cmd_cpu(argc - 1, argv + 1);
+	if (strcmp(argv[1], "spawnfloor") == 0)
+		return cmd_spawnfloor(argc - 1, argv + 1);
 	fprintf(stderr, "nvbench: unknown command %s\n", argv[1]);
 	return 2;
 }

@@ -24,6 +24,7 @@ figure() {
 for k in restart.run.b0 restart.runl.b0 restart.ready.b0 restart.ready.def \
 	restart.runr.b0 restart.readyr.b0 \
 	control.pong_to_wait scale.spawned.10 scale.ready.10 scale.rss.10 \
+	scale.floor.10 scale.floor_cpu.10 \
 	idle.cpu.10s idle.cpu.1s pub.lat.plain pub.lat.ctl pub.lat.natsvisorctl \
 	pub.lat.nats-side pub.rate.ctl-x32 chaos.lost.plain chaos.lost.gate \
 	chaos.lost.confirm chaos.lost.durable; do
