@@ -354,6 +354,12 @@ listen_parse(int argc, char **argv)
 		    "needs both)");
 		exit(2);
 	}
+	if (listen_opts.queue == NULL) {
+		/* the listener's queue_group, from natsvisord */
+		const char *q = getenv("NATSVISOR_QUEUE_GROUP");
+		if (q != NULL && *q != '\0')
+			listen_opts.queue = q;
+	}
 	if (listen_opts.nsubjects == 0 && listen_subjects_from_env() == -1) {
 		listen_log("NATSVISOR_SUBJECTS: too many subjects");
 		exit(2);

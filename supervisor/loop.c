@@ -602,6 +602,8 @@ static char **env_build(struct lsn *l, char ***owned, size_t *nowned)
 			buf_printf(&b, "%s%s", i ? " " : "", c->subjects[i]);
 		OWN("NATSVISOR_SUBJECTS=%s", b.p ? b.p : "");
 		buf_free(&b);
+		if (c->queue_group)
+			OWN("NATSVISOR_QUEUE_GROUP=%s", c->queue_group);
 		env_set(env, &n, d.nats_url_env);
 	}
 	if (c->user) {

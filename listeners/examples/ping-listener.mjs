@@ -20,6 +20,7 @@ const nc = await connect({
 let refused = null;
 for (const subject of subjects) {
   nc.subscribe(subject, {
+    queue: env.NATSVISOR_QUEUE_GROUP || undefined,
     callback: (err, msg) => {
       if (err) {
         refused = err.message;

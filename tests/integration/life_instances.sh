@@ -6,7 +6,9 @@
 #  - stop w.1 stops only it; is-ready w then says no; start w starts it
 #    and leaves the others alone; `signal TERM w` reaches all three;
 #  - `requires = w` waits for every instance;
-#  - stop w stops all three; an unknown instance name is a usage error.
+#  - stop w stops all three; an unknown instance name is a usage error;
+#  - queue_group reaches each instance as NATSVISOR_QUEUE_GROUP and
+#    natsvisor-listen subscribes with it: a message goes to one of them.
 . "$(dirname "$0")/life-lib.sh"
 nv_setup
 nats_start
@@ -23,19 +25,45 @@ instances   = 3
 command  = $NV_LISTEN --stdout
 subjects = after.in
 requires = w
+
+[listener:q]
+command     = $NV_LISTEN --inbox $T/qin
+subjects    = q.in
+queue_group = qq
+instances   = 3
 EOT
 nv_daemon_start "$T/nv.ini"
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 15)s"
 assert_exit 0 nvctl wait-ready --timeout 1s w
 assert_eq "w.0 w.1 w.2" "$(nvctl status --json w | jq -r '[.listeners[].name] | join(" ")')" \
 	"status w"
-assert_eq "w.0 w.1 w.2 after" \
+assert_eq "w.0 w.1 w.2 after q.0 q.1 q.2" \
 	"$(nvctl status --json | jq -r '[.listeners[].name] | join(" ")')" "status"
 for i in 0 1 2; do
 	p=$(listener_pid w.$i)
 	tr '\0' '\n' <"/proc/$p/environ" | grep -qx "NATSVISOR_NAME=w.$i" ||
 		fail "w.$i has no NATSVISOR_NAME=w.$i"
 done
+
+# queue_group: every instance subscribes in the group, so each of five
+# messages lands in the shared inbox once, not three times.
+for i in 0 1 2; do
+	p=$(listener_pid q.$i)
+	tr '\0' '\n' <"/proc/$p/environ" | grep -qx "NATSVISOR_QUEUE_GROUP=qq" ||
+		fail "q.$i has no NATSVISOR_QUEUE_GROUP=qq"
+done
+assert_eq 3 "$(grep -c 'subscribed to q.in (queue qq)' "$NV_DIR/natsvisord.log")" \
+	"instances subscribed in queue qq"
+for i in 1 2 3 4 5; do
+	assert_exit 0 nvctl publish --confirm --timeout 10s q.in "m$i"
+done
+qcount() { find "$T/qin/new" -type f | wc -l; }
+wait_until 10 test "$(qcount)" -ge 5 || fail "the inbox never held 5 messages"
+# The confirms are in, and a second copy would have come with the first;
+# one more message, then count again.
+assert_exit 0 nvctl publish --timeout 10s q.in m6
+wait_until 10 test "$(qcount)" -ge 6 || fail "m6 never arrived"
+assert_eq 6 "$(qcount)" "messages in the shared inbox (one copy each)"
 
 # requires = w: after was spawned only once every instance was ready.
 last_w=0
