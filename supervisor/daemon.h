@@ -39,6 +39,7 @@ struct lsn {
 	char spawn_err[160];         /* text of the last spawn error */
 	uint64_t ping_id;            /* outstanding ping, 0 when none */
 	uint64_t ping_sent;          /* when it was sent (ms) */
+	uint64_t miss_counted;       /* ping_sent of the last miss counted, 0 */
 	uint64_t ping_sent_ns;       /* ... in ns (uv_hrtime) */
 	uint64_t pong_ping_ns;       /* send time of the last ping answered */
 	unsigned fast_step;          /* position in the starting ping schedule */

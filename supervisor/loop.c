@@ -291,6 +291,24 @@ static uint64_t ping_fast_delay(struct lsn *l)
 	return delay < share ? share : delay;
 }
 
+/* Does the miss of the ping just lost count toward health_failures?  For
+ * a running listener, one miss per health_interval at most: a gated
+ * publish re-pings a listener that is not ready every GATE_REPING_MS, and
+ * each of those losing a reply must not count, or a publisher waiting on
+ * a paused listener would have it killed in a fraction of the documented
+ * health_failures * health_interval.  Misses while starting count as
+ * before (they only shape the reason). */
+static bool miss_counts(struct lsn *l)
+{
+	if (l->m.state != LST_RUNNING)
+		return true;
+	if (l->miss_counted != 0 &&
+	    l->ping_sent - l->miss_counted < l->conf->health_interval_ms)
+		return false;
+	l->miss_counted = l->ping_sent;
+	return true;
+}
+
 /* Schedule the next ping after the current one resolved. */
 static void ping_schedule(struct lsn *l)
 {
@@ -322,6 +340,12 @@ static void ping_on_timer(uv_timer_t *t)
 	if (l->ping_id != 0) {
 		struct lst_event_data ev = { .no_responders = false };
 		l->ping_id = 0;
+		if (!miss_counts(l)) {
+			ping_schedule(l);
+			if (cmd_wants_pongs())
+				daemon_mark_dirty(); /* a held publish re-pings */
+			return;
+		}
 		if (l->m.state == LST_RUNNING && d.connected && !l->is_server) {
 			l->miss_pending = true; /* see probe_start */
 			probe_start();
@@ -503,9 +527,11 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 	uv_timer_stop(&l->ping_timer);
 	if (no_responders) {
 		struct lst_event_data ev = { .no_responders = true };
-		lsn_event(l, EV_MISS, &ev);
+		if (miss_counts(l))
+			lsn_event(l, EV_MISS, &ev);
 	} else {
 		bool ready;
+		l->miss_counted = 0; /* the next miss starts a new count */
 		reply_parse(l, data, len, &ready);
 		l->pong_ping_ns = l->ping_sent_ns;
 		struct lst_event_data ev = { .ready = ready,

@@ -34,6 +34,7 @@ INTEGRATION_TESTS += \
 	tests/integration/ready_nats.sh \
 	tests/integration/ready_wait.sh \
 	tests/integration/ready_health.sh \
+	tests/integration/ready_gate_health.sh \
 	tests/integration/ready_outage.sh \
 	tests/integration/ready_early.sh \
 	tests/integration/ready_hello.sh \
