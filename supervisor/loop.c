@@ -302,8 +302,10 @@ static bool miss_counts(struct lsn *l)
 {
 	if (l->m.state != LST_RUNNING)
 		return true;
-	if (l->miss_counted != 0 &&
-	    l->ping_sent - l->miss_counted < l->conf->health_interval_ms)
+	/* (a tenth of slack: a scheduled ping's timer may fire a little
+	 * early against now_ms()) */
+	if (l->miss_counted != 0 && l->ping_sent - l->miss_counted <
+					    l->conf->health_interval_ms * 9 / 10)
 		return false;
 	l->miss_counted = l->ping_sent;
 	return true;
