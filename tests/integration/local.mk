@@ -4,6 +4,7 @@
 INTEGRATION_TESTS = \
 	tests/integration/lib_selftest.sh \
 	tests/integration/demo.sh \
+	tests/integration/sample_conf.sh \
 	tests/integration/supervise_basic.sh \
 	tests/integration/supervise_early.sh
 TESTS += $(INTEGRATION_TESTS)
