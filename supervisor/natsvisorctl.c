@@ -599,7 +599,7 @@ int main(int argc, char **argv)
 		else
 			fprintf(stderr, "natsvisorctl: reading stdin: %s\n",
 				strerror(errno));
-		rc = CTL_USAGE;
+		rc = 1; /* refused before it was sent, like max_payload */
 		goto done;
 	}
 	if (ctl_encode_request(nreq, reqargs, body, bodylen, &req,

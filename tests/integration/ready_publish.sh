@@ -114,5 +114,12 @@ assert_exit 6 nvctl publish --timeout 1s p.unknown "maybe delivered"
 grep -q 'outcome unknown' <<<"$NV_OUT" || fail "exit 6 without a reason"
 wait_until 5 received all "maybe delivered" ||
 	fail "the message was not delivered after all"
+
+# A body over natsvisor's 8 MiB is refused before it is sent: exit 1.
+head -c 8388609 /dev/zero >"$NV_DIR/big"
+big_publish() { nvctl publish p.b <"$NV_DIR/big"; }
+assert_exit 1 big_publish
+grep -q 'message body too large (at most 8388608 bytes)' <<<"$NV_OUT" ||
+	fail "an oversized body without its reason"
 nv_daemon_stop 20 || fail "exit status $?"
 pass
