@@ -103,6 +103,14 @@ void fatal(const char *fmt, ...)
 	exit(1);
 }
 
+void log_fatalx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit("fatal: ", 0, fmt, ap);
+	va_end(ap);
+}
+
 void fatalx(const char *fmt, ...)
 {
 	va_list ap;

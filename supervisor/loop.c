@@ -1588,14 +1588,14 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 		snprintf(sockpath, sizeof(sockpath), "%s", cfg->control_socket);
 	} else if (control_default_path(sockpath, sizeof(sockpath), 1, &err) <
 		   0) {
-		log_warnx("control socket: %s", err);
+		log_fatalx("control socket: %s", err);
 		return 1;
 	}
 	if (control_open(d.loop, sockpath,
 			 cfg->has_control_gid ? cfg->control_gid : 0,
 			 cfg->has_control_gid, cmd_on_request, cmd_on_gone,
 			 NULL, &err) < 0) {
-		log_warnx("control socket %s: %s", sockpath, err);
+		log_fatalx("control socket %s: %s", sockpath, err);
 		return 1;
 	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
@@ -1610,7 +1610,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 		d.server = lsn_new(&d.server_conf, true);
 	}
 	if (bus_start(d.loop, cfg, on_bus_event, NULL) < 0) {
-		log_warnx("cannot start the NATS connection");
+		log_fatalx("cannot start the NATS connection");
 		control_close();
 		return 1;
 	}

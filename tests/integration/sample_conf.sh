@@ -18,5 +18,9 @@ assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s"
 assert_exit 0 nvctl publish --confirm --timeout 10s agents.inbox.hello hi
 assert_eq hi "$(cat "$NV_DIR"/inbox/new/*)" "the message in the sample's inbox"
 assert_eq 0 "$(listener_field inbox restarts)" "restarts of the sample's listener"
+# A second daemon on the same control socket gives up, and says it is fatal.
+assert_exit 1 "$NV_DAEMON" -c "$NV_DIR/sample.ini"
+grep -q "^natsvisord: fatal: control socket $NV_SOCK: another natsvisord answers" \
+	<<<"$NV_OUT" || fail "no fatal line for the second daemon"
 nv_daemon_stop 20 || fail "exit status $?"
 pass
