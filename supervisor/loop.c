@@ -45,6 +45,7 @@ struct daemon d = { .ready_fd = -1, .daemon_fd = -1 };
 static uv_signal_t sig_chld, sig_term, sig_int, sig_hup;
 static uv_timer_t group_timer; /* polls leaderless groups, see groups_check */
 static uv_timer_t probe_timer; /* the server probe's timeout, see probe_start */
+static uv_timer_t startup_timer; /* startup_timeout, see startup_on_timer */
 
 /* How often a process group whose main process is gone is looked at. */
 #define GROUP_POLL_MS 50
@@ -1428,6 +1429,25 @@ static void on_idle(uv_idle_t *h)
 	notify_status();
 }
 
+/* startup_timeout has passed: say so if not every autostart listener has
+ * been ready yet (--daemon's parent gives up at the same moment; an init
+ * system or a --ready-fd reader keeps waiting, and READY=1 or the newline
+ * still follows readiness). */
+static void startup_on_timer(uv_timer_t *t)
+{
+	(void)t;
+	if (d.all_ready_reported || d.shutting_down)
+		return;
+	unsigned total, ready = daemon_ready_count(&total);
+	log_warnx("not ready after startup_timeout (%s): %u of %u listener%s "
+		  "ready; readiness is reported when it comes",
+		  format_duration(d.cfg->startup_timeout_ms), ready, total,
+		  total == 1 ? "" : "s");
+	notify_send("STATUS=%u/%u ready, start-up failed: not ready after "
+		    "startup_timeout",
+		    ready, total);
+}
+
 /* ------------------------------------------------------------------ */
 /* Signals */
 
@@ -1575,6 +1595,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	uv_signal_init(d.loop, &sig_chld);
 	uv_timer_init(d.loop, &group_timer);
 	uv_timer_init(d.loop, &probe_timer);
+	uv_timer_init(d.loop, &startup_timer);
 	uv_signal_init(d.loop, &sig_term);
 	uv_signal_init(d.loop, &sig_int);
 	uv_signal_init(d.loop, &sig_hup);
@@ -1618,6 +1639,9 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	log_info("started: %zu listener%s, control socket %s", d.nls,
 		 d.nls == 1 ? "" : "s", sockpath);
 	notify_watchdog_start(d.loop);
+	uv_timer_start(&startup_timer, startup_on_timer, cfg->startup_timeout_ms,
+		       0);
+	uv_unref((uv_handle_t *)&startup_timer);
 	if (d.server)
 		lsn_event(d.server, EV_START, NULL);
 	daemon_mark_dirty();
@@ -1637,6 +1661,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	uv_close((uv_handle_t *)&sig_chld, NULL);
 	uv_close((uv_handle_t *)&group_timer, NULL);
 	uv_close((uv_handle_t *)&probe_timer, NULL);
+	uv_close((uv_handle_t *)&startup_timer, NULL);
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	uv_close((uv_handle_t *)&sig_hup, NULL);

@@ -120,6 +120,27 @@ wait_until 10 grep -qx '[0-9]* READY=1' "$AGOT" || fail "no READY=1 on $ASOCK"
 grep -q WATCHDOG "$AGOT" && fail "WATCHDOG=1 without WATCHDOG_USEC"
 nv_daemon_stop 20 || fail "exit status $?"
 
+# startup_timeout passes with a listener that never becomes ready: the
+# daemon logs it and STATUS says so; no READY=1, and it keeps running.
+: >"$GOT"
+nv_write_config "$NV_DIR/nv3.ini" - <<EOT
+startup_timeout = 1s
+[listener:quick]
+command  = $NV_LISTEN --stdout
+subjects = n.quick
+[listener:deaf]
+command  = sleep 3600
+subjects = n.deaf
+EOT
+NOTIFY_SOCKET=$SOCK nv_daemon_start "$NV_DIR/nv3.ini"
+wait_until 5 grep -q 'STATUS=1/2 ready, start-up failed: not ready after startup_timeout' \
+	"$GOT" || fail "no STATUS after startup_timeout"
+grep -q 'warning: not ready after startup_timeout (1s): 1 of 2 listeners ready' \
+	"$NV_DIR/natsvisord.log" || fail "no log line after startup_timeout"
+grep -q 'READY=1' "$GOT" && fail "READY=1 although deaf is not ready"
+pid_alive "$NV_DAEMON_PID" || fail "the daemon did not keep running"
+nv_daemon_stop 20 || fail "exit status $?"
+
 # The unit natsvisord runs under.
 UNIT=$top_builddir/etc/natsvisord.service
 [[ -f $UNIT ]] || fail "etc/natsvisord.service not built"
