@@ -581,6 +581,71 @@ static const char *config_name_problem(const char *name)
 	return NULL;
 }
 
+/* U with its user information shown as "***" (an error message must not
+ * print a password), in BUF. */
+static const char *url_redacted(const char *u, char *buf, size_t size)
+{
+	const char *p = strstr(u, "://"), *at;
+	if (p == NULL)
+		return u;
+	p += 3;
+	at = memrchr(p, '@', strcspn(p, "/"));
+	if (at == NULL)
+		return u;
+	snprintf(buf, size, "%.*s***%s", (int)(p - u), u, at);
+	return buf;
+}
+
+/* What is wrong with the NATS URL U, or NULL: a scheme of nats, tls, ws
+ * or wss, then [user[:password]@]host[:port], the host not empty (an IPv6
+ * address in brackets), the port 1..65535, and at most a "/" after it. */
+static const char *url_problem(const char *u)
+{
+	static const char *const schemes[] = { "nats://", "tls://", "ws://",
+						"wss://" };
+	const char *p = NULL, *at, *end;
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(*schemes); i++)
+		if (strncasecmp(u, schemes[i], strlen(schemes[i])) == 0)
+			p = u + strlen(schemes[i]);
+	if (p == NULL)
+		return "invalid URL scheme";
+	end = p + strcspn(p, "/");
+	if (*end == '/' && end[1] != '\0')
+		return "invalid URL (a path after the host)";
+	at = memrchr(p, '@', (size_t)(end - p));
+	if (at)
+		p = at + 1;
+	const char *colon = NULL;
+	if (*p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(end - p));
+		if (rb == NULL || rb == p + 1)
+			return "invalid URL host";
+		if (rb + 1 < end && rb[1] != ':')
+			return "invalid URL host";
+		colon = rb + 1 < end ? rb + 1 : NULL;
+	} else {
+		colon = memchr(p, ':', (size_t)(end - p));
+		if ((colon ? colon : end) == p)
+			return "invalid URL (no host)";
+	}
+	if (colon) {
+		unsigned long port = 0;
+		const char *d = colon + 1;
+		if (d == end)
+			return "invalid URL port";
+		for (; d < end; d++) {
+			if (*d < '0' || *d > '9')
+				return "invalid URL port";
+			port = port * 10 + (unsigned long)(*d - '0');
+			if (port > 65535)
+				return "invalid URL port";
+		}
+		if (port == 0)
+			return "invalid URL port";
+	}
+	return NULL;
+}
+
 /* Environment variable names: [A-Za-z_][A-Za-z0-9_]*. */
 static bool config_env_name_ok(const char *s, size_t n)
 {
@@ -695,15 +760,17 @@ static int config_set(const struct config_key *k, void *base,
 				err = "invalid subject";
 			else if (k->type == CT_NAMES && config_name_problem(it))
 				err = "invalid listener name";
-			else if (k->type == CT_URLS &&
-				 (strstr(it, "://") == NULL ||
-				  strstr(it, "://") == it))
-				err = "invalid URL";
+			else if (k->type == CT_URLS && (err = url_problem(it)))
+				;
 			else if (k->type == CT_ENV &&
 				 ((eq = strchr(it, '=')) == NULL ||
 				  !config_env_name_ok(it, (size_t)(eq - it))))
 				err = "invalid entry";
 			if (err) {
+				char shown[256];
+				if (k->type == CT_URLS)
+					it = url_redacted(it, shown,
+							  sizeof(shown));
 				if (asprintf(msg, "!%s '%s'%s", err, it,
 					     k->type == CT_ENV ? " (expected NAME=VALUE)" :
 					     k->type == CT_URLS ? " (expected e.g. nats://host:4222)" :

@@ -17,6 +17,10 @@ CONF_TEST_FILES = \
 	tests/conf/bad/bad-duration.ini \
 	tests/conf/bad/bad-env.err \
 	tests/conf/bad/bad-env.ini \
+	tests/conf/bad/bad-url-port.err \
+	tests/conf/bad/bad-url-port.ini \
+	tests/conf/bad/bad-url-scheme.err \
+	tests/conf/bad/bad-url-scheme.ini \
 	tests/conf/bad/bad-exit-codes.err \
 	tests/conf/bad/bad-exit-codes.ini \
 	tests/conf/bad/bad-factor.err \
