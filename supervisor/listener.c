@@ -211,8 +211,9 @@ static unsigned lst_decide(struct lst *l, uint64_t now)
 	}
 	if (!lst_count_restart(l, now)) {
 		lst_set_state(l, LST_FATAL, now);
-		lst_reason(l, "%.120s; gave up after %u restarts within %s", what,
-			   c->max_restarts, format_duration(c->restart_window_ms));
+		lst_reason(l, "%.120s; gave up after %u restart%s within %s",
+			   what, c->max_restarts, c->max_restarts == 1 ? "" : "s",
+			   format_duration(c->restart_window_ms));
 		return ACT_LOG | ACT_READY_CHANGED | ACT_PING_STOP |
 		       (c->essential ? ACT_ESSENTIAL_FATAL : 0);
 	}

@@ -125,8 +125,11 @@ void notify_status(void)
 	if (ready == total && d.listeners_started && !d.all_ready_reported &&
 	    !d.shutting_down) {
 		d.all_ready_reported = true;
-		log_info("all %u listener%s ready", total,
-			 total == 1 ? "" : "s");
+		if (total == 0)
+			log_info("ready: no autostart listener to wait for");
+		else
+			log_info("all %u listener%s ready", total,
+				 total == 1 ? "" : "s");
 		notify_ready();
 	}
 }

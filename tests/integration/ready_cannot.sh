@@ -54,7 +54,7 @@ assert_exit 5 nvctl wait-ready --timeout "$(nv_scale 30)s" ok fatal exited stopp
 ms=$((($(_nv_now_us) - t0) / 1000))
 printf 'wait-ready on 4 listeners that cannot become ready: exit 5 after %s ms\n' "$ms"
 ((ms <= $(nv_scale 500))) || fail "exit 5 took $ms ms"
-grep -qx 'fatal: fatal, pending: exited with status 3; gave up after 1 restarts within [0-9a-z.]*' \
+grep -qx 'fatal: fatal, pending: exited with status 3; gave up after 1 restart within [0-9a-z.]*' \
 	<<<"$NV_OUT" || fail "fatal not named with state, health, reason"
 grep -qx 'exited: exited, pending: exited with status 0; not restarted (restart = never)' \
 	<<<"$NV_OUT" || fail "exited not named with state, health, reason"
