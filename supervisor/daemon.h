@@ -115,6 +115,7 @@ unsigned daemon_ready_count(unsigned *total);
 /* reload.c (and the listener constructor it uses) */
 struct lsn *lsn_create(struct nv_listener_conf *conf);
 void reload_gc(void);
+void reload_close(void);
 
 /* cmd.c */
 void cmd_init(void);

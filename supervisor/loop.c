@@ -1679,7 +1679,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	free(d.base_env);
 	free(d.nats_url_env);
 	free(d.config_path);
-	reload_gc();
+	reload_close();
 	config_free(d.cfg);
 	log_info("stopped");
 	return d.exit_code;

@@ -23,6 +23,11 @@
 
 static struct nv_config **retired;
 static size_t nretired;
+/* The configuration natsvisord started with, kept to the end: the
+ * settings a reload cannot apply still have its values, so a reload is
+ * compared with it (not with the previous reload's file) to say what is
+ * pending. */
+static struct nv_config *boot;
 
 /* Free retired configurations once no removed listener refers to them. */
 void reload_gc(void)
@@ -35,6 +40,19 @@ void reload_gc(void)
 	free(retired);
 	retired = NULL;
 	nretired = 0;
+}
+
+/* At exit: free every configuration but the current one. */
+void reload_close(void)
+{
+	for (size_t i = 0; i < nretired; i++)
+		config_free(retired[i]);
+	free(retired);
+	retired = NULL;
+	nretired = 0;
+	if (boot != d.cfg)
+		config_free(boot);
+	boot = NULL;
 }
 
 /* Record a failed reload for status and the log. */
@@ -162,12 +180,17 @@ int daemon_reload(char **report)
 	d.ls = ls;
 	d.nls = n;
 
-	const char *fixed = config_daemon_unchangeable(d.cfg, cfg);
-	struct nv_config **r = reallocarray(retired, nretired + 1, sizeof(*r));
-	if (r == NULL)
-		fatal("out of memory");
-	retired = r;
-	retired[nretired++] = d.cfg;
+	if (boot == NULL)
+		boot = d.cfg;
+	const char *fixed = config_daemon_unchangeable(boot, cfg);
+	if (d.cfg != boot) {
+		struct nv_config **r =
+			reallocarray(retired, nretired + 1, sizeof(*r));
+		if (r == NULL)
+			fatal("out of memory");
+		retired = r;
+		retired[nretired++] = d.cfg;
+	}
 	d.cfg = cfg;
 	reload_gc(); /* at once, unless a removed listener still stops */
 

@@ -166,6 +166,17 @@ pid_alive "$ps_old" && fail "the old s ($ps_old) still runs beside the new one"
 grep -qF "s: added again by reload" "$NV_DIR/natsvisord.log" ||
 	fail "the log does not say s came back"
 
+# instance_id put back as it runs (the file has none since the reloads
+# above): nothing is pending any more.
+sed -i '/^\[natsvisor\]$/a instance_id = first' "$conf"
+assert_exit 0 nvctl reload
+grep -q "not applied until" <<<"$NV_OUT" &&
+	fail "a setting reported pending after it was put back"
+sed -i 's/^instance_id = first$/instance_id = third/' "$conf"
+assert_exit 0 nvctl reload
+grep -qxF "not applied until natsvisord restarts: instance_id" <<<"$NV_OUT" ||
+	fail "instance_id changed again, not reported"
+
 tree=$(tree_pids "$NV_DAEMON_PID")
 nv_daemon_stop 20 || fail "natsvisord exit status $? after SIGTERM"
 for p in $tree; do
