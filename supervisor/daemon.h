@@ -28,6 +28,7 @@ struct lsn {
 	bool removed;                /* dropped by a reload: free once stopped */
 	bool waiting;                /* wants to start; requirements not ready */
 	unsigned slot;               /* index in d.slots, for ping ids */
+	uint32_t logged;             /* hash of the last state and reason logged */
 	uv_timer_t deadline_timer;   /* the state machine's deadline */
 	uv_timer_t ping_timer;       /* next ping, or the outstanding one's timeout */
 	struct errwatch *errwatch;   /* watches the exec-error pipe, or NULL */

@@ -941,14 +941,21 @@ static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
 	struct lst *m = &l->m;
 
 	if ((acts & ACT_LOG) || os != m->state || oh != m->health) {
+		/* A line only repeats the last one when state and reason
+		 * are what it said (a health change alone, or a second
+		 * event with the same outcome): left out. */
+		uint32_t h = 2166136261u ^ (uint32_t)m->state;
+		for (const char *p = m->reason; *p; p++)
+			h = (h ^ (unsigned char)*p) * 16777619u;
 		if (os != m->state)
 			log_info("%s: %s -> %s: %s", lsn_name(l),
 				 lst_state_name(os), lst_state_name(m->state),
 				 m->reason);
-		else
+		else if (h != l->logged)
 			log_info("%s: %s (%s): %s", lsn_name(l),
 				 lst_state_name(m->state),
 				 lst_health_name(m->health), m->reason);
+		l->logged = h;
 	}
 	if (os != m->state || oh != m->health)
 		cmd_event(l); /* natsvisor.<id>.event.<name> */
