@@ -1053,6 +1053,25 @@ static void group_poll_arm(void)
 			       GROUP_POLL_MS);
 }
 
+/* The orphans signalled at shutdown, by pid: the last signal each was
+ * sent, and when it was sent SIGKILL.  An entry goes when its pid is
+ * reaped, so a pid the kernel gives to a later orphan starts afresh. */
+static struct orphan {
+	pid_t pid;
+	int sig;
+	uint64_t killed_at;
+} *orphans;
+static size_t norphans;
+
+static void orphan_forget(pid_t pid)
+{
+	for (size_t i = 0; i < norphans; i++)
+		if (orphans[i].pid == pid) {
+			orphans[i] = orphans[--norphans];
+			return;
+		}
+}
+
 static void reap_all(void)
 {
 	int status;
@@ -1060,6 +1079,7 @@ static void reap_all(void)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct lsn *l = lsn_by_pid(pid);
 		if (l == NULL) {
+			orphan_forget(pid);
 			if (WIFSIGNALED(status))
 				log_info("reaped orphan pid %d (signal %s)",
 					 (int)pid,
@@ -1246,17 +1266,77 @@ static bool shutdown_may_stop(struct lsn *l)
 	return true;
 }
 
-/* Orphans left at shutdown get SIGTERM once, SIGKILL once after
- * ORPHAN_KILL_MS, and the daemon stops waiting for them after
- * ORPHAN_GIVEUP_MS (a process stuck in the kernel must not hold it). */
+/* Orphans left at shutdown get SIGTERM, and SIGKILL once ORPHAN_KILL_MS
+ * have passed since the first of them was signalled; the daemon stops
+ * waiting for them ORPHAN_GIVEUP_MS after that first signal, whatever is
+ * left (a process in uninterruptible sleep dies only when the kernel lets
+ * it, and must not hold the daemon forever).
+ *
+ * Killing an orphan can orphan its own children, which are then adopted
+ * by the daemon after the round that killed their parent: the children
+ * are listed again on every shutdown tick (ORPHAN_TICK_MS), and one not
+ * yet signalled gets what the phase calls for, SIGTERM with the common
+ * deadline during the grace period, SIGKILL at once after it.  An orphan
+ * that leads its own process group (setsid, like the double-forked
+ * daemons that become orphans) is signalled as a group, so that its
+ * members, which are not children of ours while it lives, go with it. */
+#define ORPHAN_TICK_MS 100
 #define ORPHAN_KILL_MS 2000
 #define ORPHAN_GIVEUP_MS 5000
+/* Survived SIGKILL for that long: stuck, not just still dying. */
+#define ORPHAN_STUCK_MS 1000
 
-/* Send SIG to every child of ours (all adopted orphans by now).  Children
- * are listed by /proc, which must be this PID namespace's: a /proc of
- * another namespace (PID 1 without its own /proc mounted) names other
- * processes, so then nothing is sent and false returned. */
-static bool orphans_signal(int sig)
+/* What to signal to stop orphan P: its process group if it leads one,
+ * but never the daemon's own group, nor a group a listener owns (whose
+ * stop is the listener's business, with its stop_signal). */
+static pid_t orphan_target(pid_t p)
+{
+	pid_t g = getpgid(p);
+	if (g != p || g == getpgrp())
+		return p;
+	for (size_t i = 0; i <= d.nls; i++) {
+		struct lsn *l = i < d.nls ? d.ls[i] : d.server;
+		if (l != NULL && l->m.pgid == g)
+			return p;
+	}
+	return -g;
+}
+
+/* Send orphan P the signal of the phase (SIGTERM, or SIGKILL from
+ * KILL_AT on), unless it was already sent that one. */
+static void orphan_stop(pid_t p, uint64_t now, uint64_t kill_at)
+{
+	int sig = now >= kill_at ? SIGKILL : SIGTERM;
+	struct orphan *o = NULL;
+	for (size_t i = 0; i < norphans && o == NULL; i++)
+		if (orphans[i].pid == p)
+			o = &orphans[i];
+	if (o != NULL && o->sig == sig)
+		return;
+	if (o == NULL) {
+		struct orphan *v = realloc(orphans,
+					   (norphans + 1) * sizeof(*v));
+		if (v != NULL) { /* else sent again on the next tick */
+			orphans = v;
+			o = &orphans[norphans++];
+			o->pid = p;
+		}
+	}
+	if (o != NULL) {
+		o->sig = sig;
+		o->killed_at = sig == SIGKILL ? now : 0;
+	}
+	pid_t t = orphan_target(p);
+	log_info("stopping orphan pid %d with SIG%s%s", (int)p,
+		 signal_name(sig), t < 0 ? " (its process group)" : "");
+	kill(t, sig);
+}
+
+/* Stop every child of ours (all adopted orphans by now).  Children are
+ * listed by /proc, which must be this PID namespace's: a /proc of another
+ * namespace (PID 1 without its own /proc mounted) names other processes,
+ * so then nothing is sent and false returned. */
+static bool orphans_signal(uint64_t now, uint64_t kill_at)
 {
 	char path[64], self[32];
 	FILE *f;
@@ -1271,11 +1351,8 @@ static bool orphans_signal(int sig)
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
 		 (int)getpid(), (int)getpid());
 	if ((f = fopen(path, "re")) != NULL) {
-		while (fscanf(f, "%d", &p) == 1 && n++ < 100000) {
-			log_info("stopping orphan pid %d with SIG%s", p,
-				 signal_name(sig));
-			kill(p, sig);
-		}
+		while (fscanf(f, "%d", &p) == 1 && n++ < 100000)
+			orphan_stop(p, now, kill_at);
 		fclose(f);
 		return true;
 	}
@@ -1296,14 +1373,36 @@ static bool orphans_signal(int sig)
 		int ppid = 0;
 		fclose(f);
 		if (rp && sscanf(rp, ") %*c %d", &ppid) == 1 &&
-		    ppid == (int)getpid()) {
-			log_info("stopping orphan pid %d with SIG%s", p,
-				 signal_name(sig));
-			kill(p, sig);
-		}
+		    ppid == (int)getpid())
+			orphan_stop(p, now, kill_at);
 	}
 	closedir(dir);
 	return true;
+}
+
+/* At the give-up time: name the orphans left, those that survived
+ * SIGKILL for ORPHAN_STUCK_MS apart from those killed since (adopted
+ * late, most likely dead by the time anyone reads this). */
+static void orphans_left(uint64_t now)
+{
+	char stuck[256] = "", dying[256] = "";
+	for (size_t i = 0; i < norphans; i++) {
+		struct orphan *o = &orphans[i];
+		bool old = o->killed_at != 0 &&
+			   now - o->killed_at >= ORPHAN_STUCK_MS;
+		char *b = old ? stuck : dying;
+		size_t n = strlen(b);
+		if (n < sizeof(stuck) - 16)
+			snprintf(b + n, sizeof(stuck) - n, " %d", (int)o->pid);
+		else if (b[n - 1] != '.')
+			snprintf(b + n, sizeof(stuck) - n, " ...");
+	}
+	if (stuck[0])
+		log_warnx("orphans survive SIGKILL (pid%s); exiting without "
+			  "them", stuck);
+	if (dying[0])
+		log_warnx("orphans still exiting after %d ms (pid%s); exiting "
+			  "without them", ORPHAN_GIVEUP_MS, dying);
 }
 
 /* Reap and stop what is left of our children (adopted orphans) at the
@@ -1311,25 +1410,22 @@ static bool orphans_signal(int sig)
 static bool shutdown_orphans(void)
 {
 	static uint64_t first;
-	static int sent; /* the last signal sent to every orphan */
 	int status;
 	pid_t pid;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		orphan_forget(pid);
 		log_info("reaped orphan pid %d", (int)pid);
+	}
 	if (pid < 0 && errno == ECHILD)
 		return true;
 	uint64_t now = now_ms();
 	if (first == 0)
 		first = now;
 	if (now - first >= ORPHAN_GIVEUP_MS) {
-		log_warnx("orphans survive SIGKILL; exiting without them");
+		orphans_left(now);
 		return true;
 	}
-	int sig = now - first >= ORPHAN_KILL_MS ? SIGKILL : SIGTERM;
-	if (sent == sig)
-		return false;
-	sent = sig;
-	if (!orphans_signal(sig)) {
+	if (!orphans_signal(now, first + ORPHAN_KILL_MS)) {
 		log_warnx("cannot list orphans to stop (/proc is not this PID "
 			  "namespace's); exiting without them");
 		return true;
@@ -1382,7 +1478,8 @@ void daemon_shutdown(int code, const char *why)
 	/* Held requests are answered by the evaluation that follows: a
 	 * start fails, waits fail as listeners stop. */
 	/* A periodic check covers orphans, which do not all signal us. */
-	uv_timer_start(&shutdown_timer, shutdown_on_timer, 100, 100);
+	uv_timer_start(&shutdown_timer, shutdown_on_timer, ORPHAN_TICK_MS,
+		       ORPHAN_TICK_MS);
 	daemon_mark_dirty();
 }
 
