@@ -243,6 +243,9 @@ static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
 		buf_printf(b, "last reload failed: %s\n", d.last_reload);
 	if (!d.connected)
 		buf_printf(b, "NATS: disconnected (retrying)\n");
+	else if (d.server_silent)
+		buf_printf(b, "NATS: connected, but the server does not answer "
+			   "(misses are not counted)\n");
 }
 
 static void json_strv(struct buf *b, char *const *v, size_t n)

@@ -71,6 +71,8 @@ struct daemon {
 	struct lsn **slots;          /* slot -> lsn, for ping replies */
 	size_t nslots;
 	bool connected;              /* the daemon's NATS connection */
+	bool server_silent;          /* ... is up, but the server's last probe
+					went unanswered */
 	bool ever_connected;
 	bool listeners_started;      /* autostart done (after the server) */
 	bool shutting_down;

@@ -195,14 +195,13 @@ static void ping_schedule(struct lsn *l);
 #define PROBE_SLOT ((1ull << 24) - 1)
 #define PROBE_TIMEOUT_MS 1000
 static uint64_t probe_id;
-static bool server_silent; /* the last probe went unanswered */
 
 /* A reply came through the server: if it was silent, it is back. */
 static void server_heard(void)
 {
-	if (server_silent)
+	if (d.server_silent)
 		log_info("the NATS server answers again");
-	server_silent = false;
+	d.server_silent = false;
 }
 
 static void probe_verdict(bool server_answers)
@@ -211,13 +210,13 @@ static void probe_verdict(bool server_answers)
 
 	probe_id = 0;
 	uv_timer_stop(&probe_timer);
-	if (!server_answers && !server_silent)
+	if (!server_answers && !d.server_silent)
 		log_warnx("the NATS server does not answer (%d ms): missed "
 			  "pings are not counted until it does",
 			  PROBE_TIMEOUT_MS);
 	if (server_answers)
 		server_heard();
-	server_silent = !server_answers;
+	d.server_silent = !server_answers;
 	for (size_t i = 0; i < d.nls; i++) {
 		struct lsn *l = d.ls[i];
 		if (!l->miss_pending)
@@ -259,7 +258,7 @@ static void probe_start(void)
 static void probe_reset(void)
 {
 	probe_id = 0;
-	server_silent = false;
+	d.server_silent = false;
 	uv_timer_stop(&probe_timer);
 	for (size_t i = 0; i < d.nls; i++)
 		d.ls[i]->miss_pending = false;

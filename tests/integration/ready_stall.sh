@@ -27,7 +27,10 @@ verdicts() { (($(grep -c "^natsvisord: debug: probe unanswered" "$log") >= 3)); 
 
 kill -STOP "$NATS_PID"
 wait_until 20 verdicts || { kill -CONT "$NATS_PID"; fail "no probe verdict while the server was stopped"; }
+nvctl status >"$NV_DIR/status.stalled" 2>&1
 kill -CONT "$NATS_PID"
+grep -qx 'NATS: connected, but the server does not answer (misses are not counted)' \
+	"$NV_DIR/status.stalled" || fail "status did not say the server does not answer"
 assert_eq 1 "$(grep -c 'warning: the NATS server does not answer' "$log")" "warnings of the stall"
 assert_eq "$pid" "$(listener_pid calm)" "calm's pid across the stall"
 assert_eq 0 "$(listener_field calm restarts)" "restarts of calm"
@@ -36,5 +39,6 @@ assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" calm
 assert_eq "$pid" "$(listener_pid calm)" "calm's pid after the stall"
 again() { grep -q "^natsvisord: the NATS server answers again" "$log"; }
 wait_until 10 again || fail "no word of the server answering again"
+nvctl status | grep -q 'does not answer' && fail "status still says the server does not answer"
 nv_daemon_stop
 pass "a stalled server: misses not counted, no restart, ready again"
