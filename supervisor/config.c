@@ -1966,13 +1966,21 @@ static void config_resolve_links(struct config_ctx *c)
 				   "instances of '%s': each must be pinged on "
 				   "its own subject",
 				   a->ping_subject, a->ninstances, a->base);
-		else
+		else {
+			/* the other one's ping_subject line, as for A */
+			int sb = nidx_get(&c->sects, b->base);
+			struct config_ent *eb =
+				sb >= 0 ? config_sect_key(c, c->ls[sb],
+							  "ping_subject")
+					: NULL;
 			config_err(c, file, line,
 				   "ping_subject '%s' is also that of '%s' "
 				   "(%s:%d): a pong from one would make the "
 				   "other look ready",
-				   a->ping_subject, b->base, b->where.file,
-				   b->where.line);
+				   a->ping_subject, b->base,
+				   eb ? c->cfg->files[eb->file] : b->where.file,
+				   eb ? eb->line : b->where.line);
+		}
 	}
 	nidx_free(&pings);
 	for (size_t i = 0; i < c->nls; i++) {
