@@ -1121,11 +1121,9 @@ static void config_resolve_ids(struct config_ctx *c, struct nv_listener_conf *l,
 		} else if (pw == NULL) {
 			ok = false;
 		}
-		if (!ok) {
+		if (!ok)
 			config_err_at(c, wu, "unknown user '%s'", l->user);
-			return;
-		}
-		if (pw) {
+		else if (pw) {
 			l->uid = pw->pw_uid;
 			l->gid = pw->pw_gid;
 			uname = pw->pw_name;
@@ -1143,9 +1141,11 @@ static void config_resolve_ids(struct config_ctx *c, struct nv_listener_conf *l,
 			l->gid = (gid_t)strtoul(l->group, NULL, 10);
 		else {
 			config_err_at(c, wg, "unknown group '%s'", l->group);
-			return;
+			ok = false;
 		}
 	}
+	if (!ok)
+		return; /* both reported when both are wrong */
 	free(l->groups);
 	l->groups = NULL;
 	l->ngroups = 0;

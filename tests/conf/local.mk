@@ -134,6 +134,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/unknown-control-group.ini \
 	tests/conf/bad/unknown-group.err \
 	tests/conf/bad/unknown-group.ini \
+	tests/conf/bad/unknown-user-group.err \
+	tests/conf/bad/unknown-user-group.ini \
 	tests/conf/bad/unknown-key-typo.err \
 	tests/conf/bad/unknown-key-typo.ini \
 	tests/conf/bad/unknown-key.err \
