@@ -6,6 +6,16 @@
  * and the bus thread back to the loop (mutex + uv_async_send, which
  * coalesces, hence the list).  No lock is held across a call into nats.c
  * or libuv.  See bus.h for the subject scheme.
+ *
+ * nats.c 3.4.1 closes a connection for good when the same authentication
+ * error comes back twice from one server, and after any -ERR it does not
+ * know, whatever MaxReconnect says; and its RetryOnFailedConnect gives up
+ * at once when the first attempt was refused (not merely unanswered).
+ * So the bus thread makes the first connection itself, one synchronous
+ * attempt at a time, and makes a new one when nats.c closes the last: so
+ * that "retrying for ever" stays true.  Attempts are 100-250 ms apart, or
+ * after an authentication failure 250 ms doubling to 2 s, so that a wrong
+ * password does not hammer the server.
  */
 #include "bus.h"
 
@@ -15,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -52,7 +64,15 @@ static struct {
 	natsConnection *nc;
 	natsSubscription *inbox_sub;
 	natsSubscription *subs[16]; /* bus_subscribe()'s, destroyed at stop */
+	char *sub_subject[16];      /* ... and what they were, for bus_renew */
+	int sub_tag[16];
 	int nsubs;
+	bool closed;      /* nats.c closed the connection (cmd_mu) */
+	bool quitting;    /* bus_stop() closes it: no renewal (cmd_mu) */
+	/* Under ev_mu: the retry delay after an authentication failure (0:
+	 * the usual 100-250 ms), and whether this outage was logged. */
+	int auth_delay_ms;
+	bool warned;
 	char inbox[128];
 	size_t inbox_len;
 } bus = {
@@ -81,6 +101,7 @@ void bus_event_free(struct bus_event *ev)
 	free(ev->subject);
 	free(ev->reply);
 	free(ev->data);
+	free(ev->error);
 	free(ev);
 }
 
@@ -160,6 +181,15 @@ static void bus_on_inbox(natsConnection *nc, natsSubscription *sub,
 			}
 		}
 	}
+	if (ev && ev->type == BUS_FLUSHED) {
+		/* The read loop records a -ERR before it reads what follows
+		 * on the stream, so a permissions violation for the publish
+		 * shows here already; cmd.c decides whether it is this one. */
+		const char *t = NULL;
+		if (natsConnection_GetLastError(nc, &t) == NATS_NOT_PERMITTED &&
+		    t != NULL)
+			ev->error = bus_dup(t, strlen(t));
+	}
 	if (ev) {
 		ev->no_responders = natsMsg_IsNoResponders(msg);
 		int len = natsMsg_GetDataLength(msg);
@@ -194,6 +224,10 @@ static void bus_on_connected(natsConnection *nc, void *closure)
 {
 	char url[256] = "";
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	pthread_mutex_lock(&bus.ev_mu);
+	bus.auth_delay_ms = 0;
+	bus.warned = false;
+	pthread_mutex_unlock(&bus.ev_mu);
 	bus_emit_simple(BUS_CONNECTED, url);
 }
 
@@ -202,18 +236,106 @@ static void bus_on_disconnected(natsConnection *nc, void *closure)
 	bus_emit_simple(BUS_DISCONNECTED, NULL);
 }
 
-static void bus_on_error(natsConnection *nc, natsSubscription *sub,
-			 natsStatus err, void *closure)
+/* T without the "(file.c:123): " that nats.c puts before its errors. */
+static const char *bus_strip_where(const char *t)
 {
-	char text[256];
-	snprintf(text, sizeof(text), "%s", natsStatus_GetText(err));
+	const char *p;
+	if (t && t[0] == '(' && (p = strstr(t, "): ")) != NULL)
+		return p + 3;
+	return t;
+}
+
+/* Any thread: the connection failed for WHY (AUTH: the server refused the
+ * credentials); one warning per outage, since every retry fails alike. */
+static void bus_outage(bool auth, const char *why)
+{
+	char text[320];
+	pthread_mutex_lock(&bus.ev_mu);
+	bool first = !bus.warned;
+	bus.warned = true;
+	if (auth && bus.auth_delay_ms == 0)
+		bus.auth_delay_ms = 250;
+	pthread_mutex_unlock(&bus.ev_mu);
+	if (!first)
+		return;
+	snprintf(text, sizeof(text), "%s: %s; retrying",
+		 auth ? "authentication failed" : "connection closed", why);
 	bus_emit_simple(BUS_ERROR, text);
 }
 
-/* Wait 100-250 ms between reconnect rounds, for ever. */
+/* nats.c thread: the connection is closed for good; bus_main renews it
+ * unless bus_stop() closed it. */
+static void bus_on_closed(natsConnection *nc, void *closure)
+{
+	pthread_mutex_lock(&bus.cmd_mu);
+	if (!bus.quitting) {
+		bus.closed = true;
+		pthread_cond_signal(&bus.cmd_cv);
+	}
+	pthread_mutex_unlock(&bus.cmd_mu);
+}
+
+/* The subject of a publish permissions violation ("Permissions Violation
+ * for Publish to \"S\""), copied to OUT; false for any other text. */
+static bool bus_denied_subject(const char *text, char *out, size_t size)
+{
+	static const char key[] = "for publish to \"";
+	const char *p = text, *end;
+	for (; *p; p++)
+		if (strncasecmp(p, key, sizeof(key) - 1) == 0)
+			break;
+	if (*p == '\0')
+		return false;
+	p += sizeof(key) - 1;
+	end = strrchr(p, '"');
+	if (end == NULL || end == p || (size_t)(end - p) >= size)
+		return false;
+	memcpy(out, p, (size_t)(end - p));
+	out[end - p] = '\0';
+	return true;
+}
+
+static void bus_on_error(natsConnection *nc, natsSubscription *sub,
+			 natsStatus err, void *closure)
+{
+	/* nats.c sets the server's text as this thread's last error just
+	 * before it calls us. */
+	const char *t = bus_strip_where(nats_GetLastError(NULL));
+	char text[256], subj[256];
+
+	if (t == NULL || *t == '\0')
+		t = natsStatus_GetText(err);
+	if (err == NATS_CONNECTION_AUTH_FAILED) {
+		bus_outage(true, t);
+		return;
+	}
+	if (err == NATS_NOT_PERMITTED && bus_denied_subject(t, subj,
+							     sizeof(subj))) {
+		struct bus_event *ev = calloc(1, sizeof(*ev));
+		if (ev == NULL)
+			return;
+		ev->type = BUS_DENIED;
+		ev->subject = bus_dup(subj, strlen(subj));
+		ev->data = bus_dup(t, strlen(t));
+		ev->len = ev->data ? strlen(t) : 0;
+		bus_emit(ev);
+		return;
+	}
+	snprintf(text, sizeof(text), "%s", err == NATS_NOT_PERMITTED ? t :
+		 natsStatus_GetText(err));
+	bus_emit_simple(BUS_ERROR, text);
+}
+
+/* Wait 100-250 ms between reconnect rounds, for ever; after an
+ * authentication failure, the backoff of bus_outage instead. */
 static int64_t bus_reconnect_delay(natsConnection *nc, int attempts,
 				   void *closure)
 {
+	pthread_mutex_lock(&bus.ev_mu);
+	int64_t ms = bus.auth_delay_ms;
+	pthread_mutex_unlock(&bus.ev_mu);
+	if (ms > 0)
+		return ms + (int64_t)(random() % (ms / 4 + 1));
 	return 100 + (int64_t)(random() % 151);
 }
 
@@ -372,10 +494,13 @@ static void bus_do(struct bus_cmd *c)
 					     (void *)(intptr_t)c->tag);
 		if (s == NATS_OK) {
 			natsSubscription_SetPendingLimits(sub, -1, -1);
-			if (bus.nsubs < (int)(sizeof(bus.subs) / sizeof(bus.subs[0])))
+			if (bus.nsubs < (int)(sizeof(bus.subs) / sizeof(bus.subs[0])) &&
+			    (bus.sub_subject[bus.nsubs] = strdup(c->subject))) {
+				bus.sub_tag[bus.nsubs] = c->tag;
 				bus.subs[bus.nsubs++] = sub;
-			else
+			} else {
 				natsSubscription_Destroy(sub);
+			}
 		}
 		break;
 	default:
@@ -386,33 +511,165 @@ static void bus_do(struct bus_cmd *c)
 			  natsStatus_GetText(s));
 }
 
-/* The bus thread: connect, then serve commands until CMD_QUIT. */
-static void *bus_main(void *arg)
+/* The delay before the next connection attempt: 100-250 ms, or after an
+ * authentication failure (AUTH) the backoff, doubled for the next time. */
+static int bus_next_delay(bool auth)
+{
+	if (!auth)
+		return 100 + (int)(random() % 151);
+	pthread_mutex_lock(&bus.ev_mu);
+	int ms = bus.auth_delay_ms > 0 ? bus.auth_delay_ms : 250;
+	bus.auth_delay_ms = ms * 2 < 2000 ? ms * 2 : 2000;
+	pthread_mutex_unlock(&bus.ev_mu);
+	return ms + (int)(random() % (ms / 4 + 1));
+}
+
+/* Bus thread: one attempt to connect; once connected nats.c reconnects by
+ * itself.  Subscribe the inbox and every bus_subscribe() subject.  Return
+ * the delay in ms before the next attempt, or 0 when connected. */
+static int bus_connect(void)
 {
 	natsStatus s = natsConnection_Connect(&bus.nc, bus.opts);
-	if (s == NATS_OK) {
-		bus_on_connected(bus.nc, NULL);
-	} else if (s != NATS_NOT_YET_CONNECTED) {
-		char text[200];
-		snprintf(text, sizeof(text), "cannot connect to NATS: %s",
-			 natsStatus_GetText(s));
-		bus_emit_simple(BUS_ERROR, text);
+	if (s != NATS_OK) {
+		const char *t = bus_strip_where(nats_GetLastError(NULL));
+		if (t == NULL || *t == '\0')
+			t = natsStatus_GetText(s);
+		bus.nc = NULL;
+		/* Nobody answering is what "disconnected (retrying)" says. */
+		if (s != NATS_NO_SERVER)
+			bus_outage(s == NATS_CONNECTION_AUTH_FAILED, t);
+		return bus_next_delay(s == NATS_CONNECTION_AUTH_FAILED);
 	}
-	if (bus.nc) {
-		char subj[160];
-		snprintf(subj, sizeof(subj), "%s.*", bus.inbox);
-		s = natsConnection_Subscribe(&bus.inbox_sub, bus.nc, subj,
-					     bus_on_inbox, NULL);
+	char subj[160];
+	snprintf(subj, sizeof(subj), "%s.*", bus.inbox);
+	s = natsConnection_Subscribe(&bus.inbox_sub, bus.nc, subj,
+				     bus_on_inbox, NULL);
+	if (s == NATS_OK)
+		natsSubscription_SetPendingLimits(bus.inbox_sub, -1, -1);
+	else
+		log_warnx("bus: cannot subscribe %s: %s", subj,
+			  natsStatus_GetText(s));
+	for (int i = 0; i < bus.nsubs; i++) {
+		natsSubscription *sub = NULL;
+		s = natsConnection_Subscribe(&sub, bus.nc, bus.sub_subject[i],
+					     bus_on_msg,
+					     (void *)(intptr_t)bus.sub_tag[i]);
 		if (s == NATS_OK)
-			natsSubscription_SetPendingLimits(bus.inbox_sub, -1, -1);
+			natsSubscription_SetPendingLimits(sub, -1, -1);
 		else
-			log_warnx("bus: cannot subscribe %s: %s", subj,
-				  natsStatus_GetText(s));
+			log_warnx("bus: cannot subscribe %s: %s",
+				  bus.sub_subject[i], natsStatus_GetText(s));
+		bus.subs[i] = sub;
 	}
+	bus_on_connected(bus.nc, NULL);
+	return 0;
+}
+
+/* Bus thread: drop the connection and its subscriptions (the subjects
+ * stay, for bus_connect). */
+static void bus_disconnect(void)
+{
+	if (bus.nc == NULL)
+		return;
+	natsConnection_Close(bus.nc);
+	if (bus.inbox_sub)
+		natsSubscription_Destroy(bus.inbox_sub);
+	bus.inbox_sub = NULL;
+	for (int i = 0; i < bus.nsubs; i++) {
+		if (bus.subs[i])
+			natsSubscription_Destroy(bus.subs[i]);
+		bus.subs[i] = NULL;
+	}
+	natsConnection_Destroy(bus.nc);
+	bus.nc = NULL;
+}
+
+/* Bus thread: nats.c gave up on the connection (see the file header).
+ * Report why once, drop it, and return the delay in ms before the next
+ * attempt. */
+static int bus_closed_delay(void)
+{
+	const char *t = NULL;
+	natsStatus s = natsConnection_GetLastError(bus.nc, &t);
+	bool auth = s == NATS_CONNECTION_AUTH_FAILED;
+	bus_outage(auth, t && *t ? t : natsStatus_GetText(s));
+	bus_emit_simple(BUS_DISCONNECTED, NULL);
+	bus_disconnect();
+	return bus_next_delay(auth);
+}
+
+/* TS = now + MS milliseconds (CLOCK_REALTIME, as cmd_cv's). */
+static void bus_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/* Bus thread: a command while there is no connection.  Subjects are kept
+ * for the next one; a publish certainly is not delivered. */
+static void bus_do_offline(struct bus_cmd *c)
+{
+	if (c->type == CMD_SUBSCRIBE) {
+		if (bus.nsubs < (int)(sizeof(bus.subs) / sizeof(bus.subs[0])) &&
+		    (bus.sub_subject[bus.nsubs] = strdup(c->subject))) {
+			bus.sub_tag[bus.nsubs] = c->tag;
+			bus.subs[bus.nsubs++] = NULL;
+		}
+	} else if (c->type == CMD_PUBLISH) {
+		struct bus_event *ev = calloc(1, sizeof(*ev));
+		if (ev) {
+			const char *t = "not connected to NATS";
+			ev->type = BUS_PUBLISH_FAILED;
+			ev->id = c->id;
+			ev->data = bus_dup(t, strlen(t));
+			ev->len = ev->data ? strlen(t) : 0;
+			bus_emit(ev);
+		}
+	}
+}
+
+/* The bus thread: connect, then serve commands until CMD_QUIT; connect
+ * again (at RETRY_AT) while there is no connection. */
+static void *bus_main(void *arg)
+{
+	struct timespec retry_at = { 0, 0 };
+	int ms = bus_connect();
+
+	if (ms > 0)
+		bus_deadline(&retry_at, ms);
 	for (;;) {
 		pthread_mutex_lock(&bus.cmd_mu);
-		while (bus.cmd_head == NULL)
-			pthread_cond_wait(&bus.cmd_cv, &bus.cmd_mu);
+		while (bus.cmd_head == NULL) {
+			if (bus.closed) {
+				bus.closed = false;
+				pthread_mutex_unlock(&bus.cmd_mu);
+				/* Else a late callback of a connection
+				 * dropped since: nothing to do. */
+				if (bus.nc && natsConnection_IsClosed(bus.nc))
+					bus_deadline(&retry_at,
+						     bus_closed_delay());
+				pthread_mutex_lock(&bus.cmd_mu);
+				continue;
+			}
+			if (bus.nc) {
+				pthread_cond_wait(&bus.cmd_cv, &bus.cmd_mu);
+				continue;
+			}
+			if (pthread_cond_timedwait(&bus.cmd_cv, &bus.cmd_mu,
+						   &retry_at) == ETIMEDOUT &&
+			    bus.cmd_head == NULL) {
+				pthread_mutex_unlock(&bus.cmd_mu);
+				ms = bus_connect();
+				if (ms > 0)
+					bus_deadline(&retry_at, ms);
+				pthread_mutex_lock(&bus.cmd_mu);
+			}
+		}
 		struct bus_cmd *c = bus.cmd_head;
 		bus.cmd_head = c->next;
 		if (bus.cmd_head == NULL)
@@ -424,6 +681,8 @@ static void *bus_main(void *arg)
 		}
 		if (bus.nc)
 			bus_do(c);
+		else
+			bus_do_offline(c);
 		bus_cmd_free(c);
 	}
 	return NULL;
@@ -456,14 +715,13 @@ static int bus_options(const struct nv_config *cfg)
 	if (s == NATS_OK)
 		s = natsOptions_SetSendAsap(o, true);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(o, true,
-							bus_on_connected, NULL);
-	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(o, bus_on_disconnected, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(o, bus_on_connected, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(o, bus_on_error, NULL);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, bus_on_closed, NULL);
 	if (s == NATS_OK && cfg->nats_creds)
 		s = natsOptions_SetUserCredentialsFromFiles(o, cfg->nats_creds,
 							    NULL);
@@ -523,19 +781,16 @@ void bus_stop(void)
 {
 	if (!bus.running)
 		return;
+	pthread_mutex_lock(&bus.cmd_mu);
+	bus.quitting = true;
+	pthread_mutex_unlock(&bus.cmd_mu);
 	bus_push(bus_cmd_new(CMD_QUIT, NULL));
 	pthread_join(bus.thread, NULL);
 	bus.running = false;
-	if (bus.nc) {
-		natsConnection_Close(bus.nc);
-		if (bus.inbox_sub)
-			natsSubscription_Destroy(bus.inbox_sub);
-		for (int i = 0; i < bus.nsubs; i++)
-			natsSubscription_Destroy(bus.subs[i]);
-		bus.nsubs = 0;
-		natsConnection_Destroy(bus.nc);
-		bus.nc = NULL;
-	}
+	bus_disconnect();
+	for (int i = 0; i < bus.nsubs; i++)
+		free(bus.sub_subject[i]);
+	bus.nsubs = 0;
 	natsOptions_Destroy(bus.opts);
 	bus.opts = NULL;
 	/* Drop events nobody will read; close the async handle. */

@@ -31,11 +31,14 @@ enum bus_evtype {
 	BUS_DISCONNECTED, /* lost; nats.c keeps retrying */
 	BUS_REPLY,        /* reply to a ping: id, no_responders, data */
 	BUS_CONFIRM,      /* a listener's confirmation of publish id */
-	BUS_FLUSHED,      /* the marker of publish id came back */
+	BUS_FLUSHED,      /* the marker of publish id came back; error = the
+			   * connection's last permissions violation, if any */
 	BUS_MSG,          /* message on a bus_subscribe() subject: tag */
 	BUS_ERROR,        /* asynchronous error: data = text */
 	BUS_PUBLISH_FAILED, /* publish id was refused before sending: data */
 	BUS_HELLO,        /* a listener's hello on <inbox>.h<id> */
+	BUS_DENIED,       /* the server refused a publish to subject: data =
+			   * its text (a -ERR, reported after the fact) */
 };
 
 struct bus_event {
@@ -47,6 +50,7 @@ struct bus_event {
 	char *reply;
 	char *data;
 	size_t len;
+	char *error;
 	struct bus_event *next;
 };
 
@@ -58,7 +62,8 @@ struct bus_header {
 };
 
 /* Start the bus thread and begin connecting to CFG's servers (retrying for
- * ever, 100-250 ms apart).  Events go to CB on LOOP's thread. */
+ * ever, 100-250 ms apart; 250 ms doubling to 2 s while the server refuses
+ * the credentials).  Events go to CB on LOOP's thread. */
 int bus_start(uv_loop_t *loop, const struct nv_config *cfg, bus_event_cb cb,
 	      void *arg);
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -36,6 +37,9 @@
 #include "subject.h"
 
 enum { PUB_WAIT, PUB_SENT, PUB_CONFIRM };
+/* How long a flushed publish waits for a refusal nats.c has read but not
+ * reported yet (cmd_on_flushed). */
+#define DENY_GRACE_MS 500
 enum { TAG_STATUS = 1, TAG_WAIT_READY, TAG_CONTROL, TAG_REQUEST };
 
 struct held {
@@ -61,12 +65,18 @@ struct held {
 	int nhdr;
 	bool confirm;
 	int phase;
+	bool flushed;           /* PUB_SENT: marker back, refusal possible */
+	uint64_t grace_ns;      /* ... until then (uv_hrtime) */
 	unsigned expect, got;
 	struct buf refusals;
 	struct held *prev, *next;
 };
 
 static struct held *held_head;
+/* The latest publish handed to the bus, and the timer that ends the wait
+ * for a refusal that may still come (see cmd_on_flushed). */
+static uint64_t last_pub_id;
+static uv_timer_t grace_timer;
 static char subj_status[200], subj_wait[200], subj_event[200], subj_ctl[200];
 static char subj_req[200];
 /* While a control-protocol frame that came over NATS is dispatched, its
@@ -684,6 +694,7 @@ static int eval_publish(struct held *h, struct buf *err)
 			buf_free(&why);
 			h->phase = PUB_SENT;
 			h->id = ++d.next_id;
+			last_pub_id = h->id;
 			bus_publish(h->id, h->subject, h->data, h->len, h->hdr,
 				    h->nhdr, h->confirm);
 			return -1;
@@ -700,6 +711,13 @@ static int eval_publish(struct held *h, struct buf *err)
 		buf_add(err, why.p ? why.p : "", why.len);
 		buf_free(&why);
 		return g;
+	}
+	if (h->phase == PUB_SENT && h->flushed &&
+	    (uv_hrtime() >= h->grace_ns || h->timed_out)) {
+		/* No refusal came: the server has it. */
+		if (!h->confirm)
+			return 0;
+		h->phase = PUB_CONFIRM;
 	}
 	if (h->phase == PUB_CONFIRM && h->got >= h->expect) {
 		if (h->refusals.len) {
@@ -774,11 +792,49 @@ void cmd_on_publish_failed(uint64_t id, const char *why)
 	}
 }
 
-void cmd_on_flushed(uint64_t id)
+/* Does the server's TEXT say it refused a publish to SUBJECT? */
+static bool denies(const char *text, const char *subject)
+{
+	static const char key[] = "for publish to \"";
+	size_t n = strlen(subject);
+	for (const char *p = text; p && *p; p++)
+		if (strncasecmp(p, key, sizeof(key) - 1) == 0)
+			return strncmp(p + sizeof(key) - 1, subject, n) == 0 &&
+			       strcmp(p + sizeof(key) - 1 + n, "\"") == 0;
+	return false;
+}
+
+static void grace_on_timer(uv_timer_t *t)
+{
+	daemon_mark_dirty();
+}
+
+/* The server has processed publish ID.  DENIED is the connection's last
+ * permissions violation when the marker came back, or NULL.  The read
+ * loop records a violation before it reads the marker behind it, but it
+ * is only reported (cmd_on_denied) by another nats.c thread, later; and
+ * it stays the last one until the next.  So when DENIED names this
+ * subject (this publish's, or a stale one of an earlier publish to it),
+ * or a later publish may have replaced this one's, wait a little for the
+ * report before saying the publish arrived. */
+void cmd_on_flushed(uint64_t id, const char *denied)
 {
 	for (struct held *h = held_head; h; h = h->next) {
 		if (h->verb == CTL_PUBLISH && h->id == id &&
 		    h->phase == PUB_SENT) {
+			if (denied && (denies(denied, h->subject) ||
+				       last_pub_id > id)) {
+				h->flushed = true;
+				h->grace_ns = uv_hrtime() +
+					      DENY_GRACE_MS * 1000000ull;
+				if (!uv_is_active((uv_handle_t *)&grace_timer) ||
+				    uv_timer_get_due_in(&grace_timer) >
+					    DENY_GRACE_MS)
+					uv_timer_start(&grace_timer,
+						       grace_on_timer,
+						       DENY_GRACE_MS, 0);
+				return;
+			}
 			if (h->confirm) {
 				h->phase = PUB_CONFIRM;
 			} else {
@@ -789,6 +845,27 @@ void cmd_on_flushed(uint64_t id)
 			return;
 		}
 	}
+}
+
+/* The server refused a publish to SUBJECT (TEXT): the oldest publish to it
+ * still waiting for its marker or for this report was not delivered.
+ * False if no held publish is waiting for it. */
+bool cmd_on_denied(const char *subject, const char *text)
+{
+	struct held *old = NULL;
+	for (struct held *h = held_head; h; h = h->next)
+		if (h->verb == CTL_PUBLISH && h->phase == PUB_SENT &&
+		    strcmp(h->subject, subject) == 0 &&
+		    (old == NULL || h->id < old->id))
+			old = h;
+	if (old == NULL)
+		return false;
+	struct buf err = { 0 };
+	buf_printf(&err, "publish %s: refused by the server: %s\n", subject,
+		   text);
+	held_reply(old, CTL_NO, NULL, &err);
+	buf_free(&err);
+	return true;
 }
 
 void cmd_on_confirm(uint64_t id, const char *data, size_t len)
@@ -846,6 +923,7 @@ void cmd_forget(struct lsn *l)
  * or client outlives the daemon. */
 void cmd_close(void)
 {
+	uv_close((uv_handle_t *)&grace_timer, NULL);
 	while (held_head) {
 		struct buf err = { 0 };
 		buf_printf(&err, "natsvisord stopped\n");
@@ -1325,6 +1403,7 @@ void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 
 void cmd_init(void)
 {
+	uv_timer_init(d.loop, &grace_timer);
 	snprintf(subj_status, sizeof(subj_status), "natsvisor.%s.status",
 		 d.instance_id);
 	snprintf(subj_wait, sizeof(subj_wait), "natsvisor.%s.wait-ready",

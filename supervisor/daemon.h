@@ -126,7 +126,8 @@ void cmd_on_request(struct ctl_client *c, const struct ctl_request *req,
 		    void *arg);
 void cmd_on_gone(struct ctl_client *c, void *arg);
 void cmd_evaluate(void);
-void cmd_on_flushed(uint64_t id);
+void cmd_on_flushed(uint64_t id, const char *denied);
+bool cmd_on_denied(const char *subject, const char *text);
 void cmd_on_publish_failed(uint64_t id, const char *why);
 void cmd_on_confirm(uint64_t id, const char *data, size_t len);
 void cmd_on_nats_request(int tag, const char *subject, const char *reply,

@@ -1152,7 +1152,7 @@ static void on_bus_event(struct bus_event *ev, void *arg)
 		hello_on(ev->id);
 		break;
 	case BUS_FLUSHED:
-		cmd_on_flushed(ev->id);
+		cmd_on_flushed(ev->id, ev->error);
 		break;
 	case BUS_CONFIRM:
 		cmd_on_confirm(ev->id, ev->data, ev->len);
@@ -1166,6 +1166,12 @@ static void on_bus_event(struct bus_event *ev, void *arg)
 		break;
 	case BUS_ERROR:
 		log_warnx("NATS: %s", ev->data ? ev->data : "error");
+		break;
+	case BUS_DENIED:
+		/* Answers the publish (if any is waiting) with the reason. */
+		cmd_on_denied(ev->subject, ev->data ? ev->data : "");
+		log_warnx("NATS: publish %s refused: %s", ev->subject,
+			  ev->data ? ev->data : "");
 		break;
 	}
 }

@@ -49,7 +49,9 @@ INTEGRATION_TESTS += \
 	tests/integration/ready_notify.sh \
 	tests/integration/ready_daemon.sh \
 	tests/integration/ready_node.sh \
-	tests/integration/ready_publish.sh
+	tests/integration/ready_publish.sh \
+	tests/integration/ready_auth.sh \
+	tests/integration/ready_denied.sh
 # The Node.js examples of natsvisor-ping(7), run by ready_node.sh, which
 # installs the nats package into tests/node_modules of the build tree.
 EXTRA_DIST += listeners/examples/ping-listener.mjs \
