@@ -804,9 +804,28 @@ static bool denies(const char *text, const char *subject)
 	return false;
 }
 
+/* Wake at the earliest grace end of a flushed publish still held, so each
+ * is answered when its own grace ends, not at the next unrelated event. */
+static void grace_on_timer(uv_timer_t *t);
+
+static void grace_arm(void)
+{
+	uint64_t now = uv_hrtime(), first = 0;
+	for (struct held *h = held_head; h; h = h->next)
+		if (h->verb == CTL_PUBLISH && h->phase == PUB_SENT &&
+		    h->flushed && h->grace_ns > now &&
+		    (first == 0 || h->grace_ns < first))
+			first = h->grace_ns;
+	if (first)
+		uv_timer_start(&grace_timer, grace_on_timer,
+			       (first - now + 999999) / 1000000, 0);
+}
+
 static void grace_on_timer(uv_timer_t *t)
 {
+	(void)t;
 	daemon_mark_dirty();
+	grace_arm();
 }
 
 /* The server has processed publish ID.  DENIED is the connection's last
@@ -827,12 +846,8 @@ void cmd_on_flushed(uint64_t id, const char *denied)
 				h->flushed = true;
 				h->grace_ns = uv_hrtime() +
 					      DENY_GRACE_MS * 1000000ull;
-				if (!uv_is_active((uv_handle_t *)&grace_timer) ||
-				    uv_timer_get_due_in(&grace_timer) >
-					    DENY_GRACE_MS)
-					uv_timer_start(&grace_timer,
-						       grace_on_timer,
-						       DENY_GRACE_MS, 0);
+				if (!uv_is_active((uv_handle_t *)&grace_timer))
+					grace_arm();
 				return;
 			}
 			if (h->confirm) {

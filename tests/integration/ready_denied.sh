@@ -67,6 +67,32 @@ for i in 1 2 3 4 5 6; do
 	wait_until 5 landed "o$i" || fail "o$i did not land"
 done
 
+# Many in flight at once, allowed and refused mixed: each is answered
+# within the half-second refusal grace of its own flush, not at the end
+# of its --timeout (an allowed publish used to wait that out, then exit 0).
+pids=()
+for i in $(seq 1 30); do
+	nvctl publish --timeout 60s denied.x "m$i" >/dev/null 2>&1 &
+	pids+=("$!:1:m$i")
+	nvctl publish --timeout 60s ok.y "n$i" >/dev/null 2>&1 &
+	pids+=("$!:0:n$i")
+done
+all_done() {
+	local p
+	for p in "${pids[@]}"; do
+		pid_alive "${p%%:*}" && return 1
+	done
+	return 0
+}
+wait_until 15 all_done ||
+	fail "mixed publishes still waiting long after their refusal grace"
+for p in "${pids[@]}"; do
+	IFS=: read -r pid want what <<<"$p"
+	rc=0
+	wait "$pid" || rc=$?
+	[[ $rc == "$want" ]] || fail "mixed publish $what: exit $rc, want $want"
+done
+
 # A reload allows denied.>: the earlier violation is stale, not a refusal.
 n=$(grep -c 'Reloaded server configuration' "$NV_DIR/nats.log")
 server_conf 'publish: {allow: [">"]}'
@@ -76,7 +102,7 @@ wait_until 5 eval '(($(grep -c "Reloaded server configuration" "$NV_DIR/nats.log
 assert_exit 0 nvctl publish --timeout "$(nv_scale 3)s" denied.x "allowed now"
 wait_until 5 landed "allowed now" || fail "denied.x did not land once allowed"
 assert_exit 0 nvctl publish --confirm --timeout "$(nv_scale 5)s" denied.x "confirmed now"
-for d in d1 d2 d3 d4 d5 d6 hi; do
+for d in d1 d2 d3 d4 d5 d6 $(seq -f 'm%g' 1 30) hi; do
 	landed "$d" && fail "refused message $d landed"
 done
 nv_daemon_stop || fail "exit status $?"
