@@ -14,7 +14,8 @@ pkgconfig_DATA += listeners/natsvisor-ping.pc
 
 bin_PROGRAMS += listeners/natsvisor-listen
 listeners_natsvisor_listen_SOURCES = listeners/natsvisor-listen.c \
-	listeners/deliver.c listeners/deliver.h supervisor/buf.c supervisor/buf.h
+	listeners/deliver.c listeners/deliver.h supervisor/buf.c supervisor/buf.h \
+	supervisor/parse.c supervisor/parse.h
 listeners_natsvisor_listen_CPPFLAGS = $(LISTEN_CPPFLAGS)
 listeners_natsvisor_listen_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS) -pthread
 listeners_natsvisor_listen_LDADD = listeners/libnatsvisor-ping.a \

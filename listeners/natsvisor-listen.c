@@ -35,6 +35,7 @@
 
 #include "deliver.h"
 #include "nvping.h"
+#include "parse.h"
 
 #define LISTEN_DEFAULT_URL	"nats://127.0.0.1:4222"
 #define LISTEN_RECONNECT_WAIT	100	/* ms, plus up to LISTEN_JITTER */
@@ -447,10 +448,11 @@ listen_disconnected_cb(natsConnection *nc, void *closure)
 static void
 listen_reconnected_cb(natsConnection *nc, void *closure)
 {
-	char	url[256] = "", e[LISTEN_LOG_MAX];
+	char	url[256] = "", u[256], e[LISTEN_LOG_MAX];
 
 	natsConnection_GetConnectedUrl(nc, url, sizeof url);
-	listen_log("reconnected to %s", listen_esc(e, sizeof e, url));
+	listen_log("reconnected to %s", listen_esc(e, sizeof e,
+	    url_redact(url, u, sizeof u)));
 }
 
 /* Asynchronous errors: permission violations, slow consumer. */
@@ -933,10 +935,11 @@ listen_session(void *arg)
 	char		 url[256] = "", e[LISTEN_LOG_MAX], q[LISTEN_LOG_MAX];
 	int		 i, rc = 1;
 
+	/* The log shows no password or token (url_redact). */
 	listen_log("connecting to %s", listen_esc(e, sizeof e,
-	    listen_opts.server != NULL ? listen_opts.server :
+	    url_redact(listen_opts.server != NULL ? listen_opts.server :
 	    getenv("NATS_URL") != NULL && *getenv("NATS_URL") != '\0' ?
-	    getenv("NATS_URL") : LISTEN_DEFAULT_URL));
+	    getenv("NATS_URL") : LISTEN_DEFAULT_URL, q, sizeof q)));
 	/*
 	 * One plain attempt first, so that a rejection (credentials, TLS)
 	 * is reported and ends the process; only "no server" switches to
@@ -958,7 +961,8 @@ listen_session(void *arg)
 		goto out;
 	}
 	natsConnection_GetConnectedUrl(nc, url, sizeof url);
-	listen_log("connected to %s", listen_esc(e, sizeof e, url));
+	listen_log("connected to %s", listen_esc(e, sizeof e,
+	    url_redact(url, q, sizeof q)));
 	pthread_mutex_lock(&listen_lock);
 	listen_nc = nc;
 	pthread_mutex_unlock(&listen_lock);

@@ -581,21 +581,6 @@ static const char *config_name_problem(const char *name)
 	return NULL;
 }
 
-/* U with its user information shown as "***" (an error message must not
- * print a password), in BUF. */
-static const char *url_redacted(const char *u, char *buf, size_t size)
-{
-	const char *p = strstr(u, "://"), *at;
-	if (p == NULL)
-		return u;
-	p += 3;
-	at = memrchr(p, '@', strcspn(p, "/"));
-	if (at == NULL)
-		return u;
-	snprintf(buf, size, "%.*s***%s", (int)(p - u), u, at);
-	return buf;
-}
-
 /* What is wrong with the NATS URL U, or NULL: a scheme of nats, tls, ws
  * or wss, then [user[:password]@]host[:port], the host not empty (an IPv6
  * address in brackets), the port 1..65535, and at most a "/" after it. */
@@ -610,6 +595,9 @@ static const char *url_problem(const char *u)
 	if (p == NULL)
 		return "invalid URL scheme";
 	end = p + strcspn(p, "/");
+	if (*end == '/' && strchr(end, '@'))
+		return "invalid URL (a '/' in its user information: give the "
+		       "password in nats_password)";
 	if (*end == '/' && end[1] != '\0')
 		return "invalid URL (a path after the host)";
 	at = memrchr(p, '@', (size_t)(end - p));
@@ -769,8 +757,8 @@ static int config_set(const struct config_key *k, void *base,
 			if (err) {
 				char shown[256];
 				if (k->type == CT_URLS)
-					it = url_redacted(it, shown,
-							  sizeof(shown));
+					it = url_redact(it, shown,
+							sizeof(shown));
 				if (asprintf(msg, "!%s '%s'%s", err, it,
 					     k->type == CT_ENV ? " (expected NAME=VALUE)" :
 					     k->type == CT_URLS ? " (expected e.g. nats://host:4222)" :

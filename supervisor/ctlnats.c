@@ -184,22 +184,11 @@ int ctlnats_urls(const char *list, char ***urls)
 
 void ctlnats_print_urls(FILE *f, char **urls)
 {
-	for (int i = 0; urls[i]; i++) {
-		const char *u = urls[i], *host = strstr(u, "://"), *at, *colon;
+	char shown[512];
 
-		/* The user information ends at the last '@': a password
-		 * holding one (not percent-encoded) is hidden whole. */
-		host = host ? host + 3 : u;
-		at = strrchr(host, '@');
-		fputs(i ? ", " : "", f);
-		if (at == NULL) {
-			fputs(u, f);
-			continue;
-		}
-		colon = memchr(host, ':', (size_t)(at - host));
-		fprintf(f, "%.*s***%s", (int)((colon ? colon + 1 : host) - u),
-			u, at);
-	}
+	for (int i = 0; urls[i]; i++)
+		fprintf(f, "%s%s", i ? ", " : "",
+			url_redact(urls[i], shown, sizeof shown));
 }
 
 void ctlnats_default_instance(char *buf, size_t len)

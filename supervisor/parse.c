@@ -412,6 +412,48 @@ int list_split(const char *s, char ***items, const char **err)
 	return parse_words(s, true, items, err);
 }
 
+const char *url_redact(const char *s, char *buf, size_t size)
+{
+	size_t o = 0;
+
+#define URL_PUT(p, n)                                                \
+	do {                                                         \
+		size_t n_ = (n) < size - 1 - o ? (n) : size - 1 - o; \
+		memcpy(buf + o, (p), n_);                            \
+		o += n_;                                             \
+	} while (0)
+	if (size == 0)
+		return buf;
+	for (;;) {
+		size_t n = strcspn(s, ",");
+		const char *end = s + n, *at = NULL, *from = s, *colon;
+		for (const char *p = s; p < end; p++)
+			if (*p == '@')
+				at = p;
+		if (at == NULL) {
+			URL_PUT(s, n);
+		} else {
+			for (const char *p = s; p + 1 < at; p++)
+				if (p[0] == '/' && p[1] == '/') {
+					from = p + 2;
+					break;
+				}
+			colon = memchr(from, ':', (size_t)(at - from));
+			from = colon ? colon + 1 : from;
+			URL_PUT(s, (size_t)(from - s));
+			URL_PUT("***", 3);
+			URL_PUT(at, (size_t)(end - at));
+		}
+		if (*end == '\0')
+			break;
+		URL_PUT(",", 1);
+		s = end + 1;
+	}
+#undef URL_PUT
+	buf[o] = '\0';
+	return buf;
+}
+
 /* Human-readable duration: "250ms", "1.5s", "2m3s", "1h30m". */
 const char *format_duration(uint64_t ms)
 {

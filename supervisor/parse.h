@@ -8,6 +8,7 @@
 #define NV_PARSE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* "250ms", "1.5s", "2m", "1h"; a bare number is seconds. */
@@ -32,6 +33,14 @@ void argv_free(char **argv);
 /* Split a list separated by commas and/or white space, honouring quotes
  * as argv_split does.  Allocates. */
 int list_split(const char *s, char ***items, const char **err);
+
+/* S, one NATS URL or a comma-separated list of them, in BUF with each
+ * URL's password or token shown as "***" (its user name kept): the user
+ * information ends at the URL's last '@' and starts after its first "//",
+ * or at its start when the URL has no "//" (a malformed scheme), so a
+ * secret holding '/' or '@' is hidden whole.  Returns BUF, truncated to
+ * SIZE. */
+const char *url_redact(const char *s, char *buf, size_t size);
 
 /* Format a duration for humans ("250ms", "1.5s", "2m3s"); static buffer. */
 const char *format_duration(uint64_t ms);

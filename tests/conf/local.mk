@@ -21,6 +21,10 @@ CONF_TEST_FILES = \
 	tests/conf/bad/bad-url-port.ini \
 	tests/conf/bad/bad-url-scheme.err \
 	tests/conf/bad/bad-url-scheme.ini \
+	tests/conf/bad/bad-url-scheme-secret.err \
+	tests/conf/bad/bad-url-scheme-secret.ini \
+	tests/conf/bad/bad-url-secret-slash.err \
+	tests/conf/bad/bad-url-secret-slash.ini \
 	tests/conf/bad/bad-exit-codes.err \
 	tests/conf/bad/bad-exit-codes.ini \
 	tests/conf/bad/bad-factor.err \

@@ -1,6 +1,7 @@
 #!/bin/bash
 # A data subscription refused by server permissions: the listener keeps
-# running but never answers ready, and says why.
+# running but never answers ready, and says why.  Credentials given in
+# the URL are logged as ***.
 . "$(dirname "$0")/listen-lib.sh"
 nv_setup
 cat >"$NV_DIR/perm.conf" <<'C'
@@ -30,6 +31,13 @@ log_has ref "refused" || log_has ref "Permissions" || fail "refusal not logged"
 NATS_USER=lis NATS_PASSWORD=pw listen_start ok "ok.>" \
 	--inbox "$NV_DIR/inbox2" --server "$plain"
 wait_ready 10
+# Credentials in the URL work and stay out of the log.
+listen_start cred "ok.>" --stdout --server "nats://lis:pw@127.0.0.1:$NATS_PORT"
+wait_ready 10
+log_has cred "connecting to nats://lis:***@127.0.0.1:$NATS_PORT" ||
+	fail "the URL is not logged with its password hidden"
+log_has cred "connected to " || fail "no 'connected to' line"
+! grep -q 'lis:pw' "$NV_DIR/cred.log" || fail "the password is in the log"
 # Bad credentials are not retried: the listener says so and exits 1.
 NATS_USER=lis NATS_PASSWORD=wrong listen_start bad "ok.>" --stdout --server "$plain"
 wait_exit "$LISTEN_PID" 10

@@ -61,6 +61,32 @@ int main(void)
 	int m;
 	const char *err;
 
+	{
+		char u[64];
+		CHECK_STR(url_redact("nats://h:4222", u, sizeof u),
+			  "nats://h:4222");
+		CHECK_STR(url_redact("nats://u:secret@h:4222", u, sizeof u),
+			  "nats://u:***@h:4222");
+		CHECK_STR(url_redact("nats://tok@h", u, sizeof u),
+			  "nats://***@h");
+		CHECK_STR(url_redact("u:secret@h:4222", u, sizeof u),
+			  "u:***@h:4222");
+		CHECK_STR(url_redact("nats//u:secret@h:4222", u, sizeof u),
+			  "nats//u:***@h:4222");
+		CHECK_STR(url_redact("nats:u:secret@h", u, sizeof u),
+			  "nats:***@h");
+		CHECK_STR(url_redact("nats://u:a/b@h:4222", u, sizeof u),
+			  "nats://u:***@h:4222");
+		CHECK_STR(url_redact("nats://u:a@b@h", u, sizeof u),
+			  "nats://u:***@h");
+		CHECK_STR(url_redact("nats://a:1@h,tls://h2,nats://t@h3", u,
+				     sizeof u),
+			  "nats://a:***@h,tls://h2,nats://***@h3");
+		CHECK_STR(url_redact("", u, sizeof u), "");
+		CHECK_STR(url_redact("nats://u:secret@host", u, 12),
+			  "nats://u:**");
+	}
+
 	CHECK_INT(dur("250ms"), 250);
 	CHECK_INT(dur("1.5s"), 1500);
 	CHECK_INT(dur("2m"), 120000);
