@@ -231,9 +231,23 @@ static void bus_on_connected(natsConnection *nc, void *closure)
 	bus_emit_simple(BUS_CONNECTED, url);
 }
 
+/* Any thread: the connection is down; tag 1 when bus_outage has told why
+ * already, so that one outage is one warning. */
+static void bus_emit_down(void)
+{
+	struct bus_event *ev = calloc(1, sizeof(*ev));
+	if (ev == NULL)
+		return;
+	ev->type = BUS_DISCONNECTED;
+	pthread_mutex_lock(&bus.ev_mu);
+	ev->tag = bus.warned;
+	pthread_mutex_unlock(&bus.ev_mu);
+	bus_emit(ev);
+}
+
 static void bus_on_disconnected(natsConnection *nc, void *closure)
 {
-	bus_emit_simple(BUS_DISCONNECTED, NULL);
+	bus_emit_down();
 }
 
 /* T without the "(file.c:123): " that nats.c puts before its errors. */
@@ -335,7 +349,7 @@ static int64_t bus_reconnect_delay(natsConnection *nc, int attempts,
 	int64_t ms = bus.auth_delay_ms;
 	pthread_mutex_unlock(&bus.ev_mu);
 	if (ms > 0)
-		return ms + (int64_t)(random() % (ms / 4 + 1));
+		return ms - (int64_t)(random() % (ms / 4 + 1));
 	return 100 + (int64_t)(random() % 151);
 }
 
@@ -521,7 +535,8 @@ static int bus_next_delay(bool auth)
 	int ms = bus.auth_delay_ms > 0 ? bus.auth_delay_ms : 250;
 	bus.auth_delay_ms = ms * 2 < 2000 ? ms * 2 : 2000;
 	pthread_mutex_unlock(&bus.ev_mu);
-	return ms + (int)(random() % (ms / 4 + 1));
+	/* Jitter below the step, so that 2 s stays the longest gap. */
+	return ms - (int)(random() % (ms / 4 + 1));
 }
 
 /* Bus thread: one attempt to connect; once connected nats.c reconnects by
@@ -593,7 +608,7 @@ static int bus_closed_delay(void)
 	natsStatus s = natsConnection_GetLastError(bus.nc, &t);
 	bool auth = s == NATS_CONNECTION_AUTH_FAILED;
 	bus_outage(auth, t && *t ? t : natsStatus_GetText(s));
-	bus_emit_simple(BUS_DISCONNECTED, NULL);
+	bus_emit_down();
 	bus_disconnect();
 	return bus_next_delay(auth);
 }

@@ -28,7 +28,8 @@
 
 enum bus_evtype {
 	BUS_CONNECTED,    /* first connect or reconnect: data = server URL */
-	BUS_DISCONNECTED, /* lost; nats.c keeps retrying */
+	BUS_DISCONNECTED, /* lost; nats.c keeps retrying.  tag 1: the
+			   * outage's cause was reported already (BUS_ERROR) */
 	BUS_REPLY,        /* reply to a ping: id, no_responders, data */
 	BUS_CONFIRM,      /* a listener's confirmation of publish id */
 	BUS_FLUSHED,      /* the marker of publish id came back; error = the

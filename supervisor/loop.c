@@ -1136,7 +1136,8 @@ static void on_bus_event(struct bus_event *ev, void *arg)
 	case BUS_DISCONNECTED:
 		if (!d.connected)
 			break;
-		log_warnx("disconnected from NATS; retrying");
+		if (ev->tag == 0)
+			log_warnx("disconnected from NATS; retrying");
 		d.connected = false;
 		probe_reset();
 		if (d.server)

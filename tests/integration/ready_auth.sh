@@ -65,6 +65,9 @@ wait_until 10 eval '(($(auth_errors) >= n + 3))' ||
 	fail "the daemon stopped retrying after the password changed"
 status_down || fail "status no longer says disconnected (retrying)"
 assert_eq 2 "$(warnings)" "authentication warnings after the second outage"
+# One outage, one warning: no "disconnected" line besides the cause.
+assert_eq 0 "$(grep -c 'disconnected from NATS' "$NV_DIR/natsvisord.log")" \
+	"'disconnected' warnings besides the authentication warnings"
 server_reload wrong
 wait_until 5 status_up || fail "not connected after the password was restored"
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" a
