@@ -1450,10 +1450,16 @@ static void shutdown_progress(void)
 			continue;
 		if (lst_is_live(&l->m)) {
 			live = true;
-			if (l->m.state != LST_STOPPING && shutdown_may_stop(l))
+			/* One stopping already (a health kill, a group that
+			 * outlived its main process) ends stopped, not in
+			 * backoff. */
+			if (l->m.state == LST_STOPPING ?
+				    l->m.after != AFTER_STOPPED :
+				    shutdown_may_stop(l))
 				lsn_event(l, EV_STOP, NULL);
-		} else if (l->m.state == LST_BACKOFF ||
-			   l->m.state == LST_STOPPED) {
+		} else if (l->m.state == LST_BACKOFF) {
+			lsn_event(l, EV_STOP, NULL);
+		} else if (l->m.state == LST_STOPPED) {
 			l->m.want = false;
 			uv_timer_stop(&l->deadline_timer);
 			l->m.deadline = 0;

@@ -14,7 +14,8 @@
 #    on, so that its death sends the daemon no SIGCHLD (orphan2);
 #  - `natsvisorctl signal SIG NAME...` reaches every process of the group;
 #  - SIGTERM to natsvisord with stubborn and polite running: exit 0 within
-#    ~2.5 s, nothing left.
+#    ~2.5 s, nothing left; leaver, caught stopping its leftover, ends
+#    stopped, with no restart announced.
 . "$(dirname "$0")/life-lib.sh"
 nv_setup
 nats_start
@@ -167,8 +168,11 @@ wait "$startpid" || true
 assert_eq stopped "$(listener_state early)" "state of early"
 
 # --- daemon shutdown with a stubborn listener --------------------------------
-assert_exit 0 nvctl start stubborn polite
+assert_exit 0 nvctl start stubborn polite leaver
 wait_until 10 ready_is polite || fail "polite not ready again"
+# leaver is stopping its leftover (which ignores SIGTERM) when the
+# shutdown comes: it ends stopped, with no restart announced.
+wait_until 10 state_is leaver stopping || fail "leaver never stopping"
 tree=$(tree_pids "$NV_DAEMON_PID")
 t0=$(now_ms)
 nv_daemon_stop 20 || fail "exit status $? after SIGTERM"
@@ -178,6 +182,11 @@ nv_log "daemon shutdown took $took ms"
 for p in $tree; do
 	pid_alive "$p" && fail "process $p of the daemon's tree survived"
 done
+after=$(sed -n '/shutting down/,$p' "$NV_DIR/natsvisord.log")
+grep -q 'leaver: stopping -> stopped' <<<"$after" ||
+	fail "leaver did not end stopped at shutdown"
+! grep -q 'restarting in' <<<"$after" ||
+	fail "a restart was announced during shutdown: $(grep 'restarting in' <<<"$after")"
 left=$(nv_leftovers)
 # shellcheck disable=SC2086 # split the pid list
 left=$(printf '%s\n' $left | grep -vx "$NATS_PID" || true)
