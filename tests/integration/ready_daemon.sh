@@ -79,6 +79,13 @@ ppid=$(awk '{print $4}' "/proc/$bg/stat")
 [[ $ppid != "$$" ]] || fail "the daemon did not detach"
 sid=$(awk '{print $6}' "/proc/$bg/stat")
 assert_eq "$bg" "$sid" "the daemon leads its own session"
+# The pidfile holds the pid alone (BSD format, no newline), and a second
+# daemon on it refuses to start, naming the first.
+assert_eq "$bg" "$(od -An -c "$NV_DIR/nv.pid" | tr -d ' \n')" "pidfile contents"
+assert_exit 1 timeout 10 "$NV_DAEMON" -c "$NV_DIR/nv.ini" --pidfile "$NV_DIR/nv.pid"
+[[ $NV_OUT == *"already running (pid $bg, pidfile $NV_DIR/nv.pid)"* ]] ||
+	fail "a second daemon on the pidfile: $NV_OUT"
+pid_alive "$bg" || fail "the second daemon disturbed the first"
 daemon_stop
 
 # An autostart listener that cannot become ready: 1 at once.
