@@ -58,11 +58,12 @@ for i in 1 2 3 4 5; do
 	assert_exit 0 nvctl publish --confirm --timeout 10s q.in "m$i"
 done
 qcount() { find "$T/qin/new" -type f | wc -l; }
-wait_until 10 test "$(qcount)" -ge 5 || fail "the inbox never held 5 messages"
+qhas() { (($(qcount) >= $1)); }
+wait_until 10 qhas 5 || fail "the inbox never held 5 messages"
 # The confirms are in, and a second copy would have come with the first;
 # one more message, then count again.
 assert_exit 0 nvctl publish --timeout 10s q.in m6
-wait_until 10 test "$(qcount)" -ge 6 || fail "m6 never arrived"
+wait_until 10 qhas 6 || fail "m6 never arrived"
 assert_eq 6 "$(qcount)" "messages in the shared inbox (one copy each)"
 
 # requires = w: after was spawned only once every instance was ready.

@@ -143,6 +143,8 @@ daemon_log_has 'stubborn: .*sent SIGKILL after stop_timeout \(2s\)' ||
 	fail "the log does not say SIGKILL was sent after 2 s"
 pgrep -g "$pgid" >/dev/null && fail "stubborn's group survived"
 assert_eq stopped "$(listener_state stubborn)" "state of stubborn"
+assert_eq 0 "$(listener_field stubborn pid)" "status --json pid of stopped stubborn"
+assert_eq 0 "$(listener_field stubborn pgid)" "status --json pgid of stopped stubborn"
 
 # --- polite: stop returns as soon as it has exited ---------------------------
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" polite

@@ -107,6 +107,10 @@ sed -n "s/^natsvisor\.$ID\.event\.a //p" "$EVENTS" | head -n 1 |
 pid=$(listener_pid a)
 kill -KILL "$pid"
 wait_until 5 ev a backoff pending || fail "no 'backoff' event after kill -9"
+# No process in backoff: pid 0 (documented in natsvisorctl(1)).
+sed -n "s/^natsvisor\.$ID\.event\.a //p" "$EVENTS" |
+	jq -se 'any(.[]; .state == "backoff" and .pid == 0)' >/dev/null ||
+	fail "the backoff event does not carry pid 0"
 wait_until 5 nvctl is-ready a || fail "a not ready again"
 n=$(grep -c "^natsvisor\.$ID\.event\.a " "$EVENTS")
 nv_log "events for a so far: $n"
