@@ -49,20 +49,39 @@ assert_exit 0 nvctl publish ok.y "after"
 assert_exit 0 nvctl publish --confirm --timeout "$(nv_scale 5)s" ok.y "confirmed"
 wait_until 5 landed "after" || fail "ok.y after the violation did not land"
 
+# burst N TIMEOUT D O: N refused publishes (D1..DN) and N allowed ones
+# (O1..ON), all at once in the background.
+burst() {
+	local i
+	pids=()
+	for i in $(seq 1 "$1"); do
+		nvctl publish --timeout "$2" denied.x "$3$i" >/dev/null 2>&1 &
+		pids+=("$!:1:$3$i")
+		nvctl publish --timeout "$2" ok.y "$4$i" >/dev/null 2>&1 &
+		pids+=("$!:0:$4$i")
+	done
+}
+burst_done() {
+	local p
+	for p in "${pids[@]}"; do
+		pid_alive "${p%%:*}" && return 1
+	done
+	return 0
+}
+# burst_check: every publish of the burst exited as it should.
+burst_check() {
+	local p pid want what rc
+	for p in "${pids[@]}"; do
+		IFS=: read -r pid want what <<<"$p"
+		rc=0
+		wait "$pid" || rc=$?
+		[[ $rc == "$want" ]] || fail "concurrent publish $what: exit $rc, want $want"
+	done
+}
+
 # Several in flight: each gets its own answer.
-pids=()
-for i in 1 2 3 4 5 6; do
-	nvctl publish --timeout "$(nv_scale 5)s" denied.x "d$i" >/dev/null 2>&1 &
-	pids+=("$!:1:d$i")
-	nvctl publish --timeout "$(nv_scale 5)s" ok.y "o$i" >/dev/null 2>&1 &
-	pids+=("$!:0:o$i")
-done
-for p in "${pids[@]}"; do
-	IFS=: read -r pid want what <<<"$p"
-	rc=0
-	wait "$pid" || rc=$?
-	[[ $rc == "$want" ]] || fail "concurrent publish $what: exit $rc, want $want"
-done
+burst 6 "$(nv_scale 5)s" d o
+burst_check
 for i in 1 2 3 4 5 6; do
 	wait_until 5 landed "o$i" || fail "o$i did not land"
 done
@@ -70,28 +89,10 @@ done
 # Many in flight at once, allowed and refused mixed: each is answered
 # within the half-second refusal grace of its own flush, not at the end
 # of its --timeout (an allowed publish used to wait that out, then exit 0).
-pids=()
-for i in $(seq 1 30); do
-	nvctl publish --timeout 60s denied.x "m$i" >/dev/null 2>&1 &
-	pids+=("$!:1:m$i")
-	nvctl publish --timeout 60s ok.y "n$i" >/dev/null 2>&1 &
-	pids+=("$!:0:n$i")
-done
-all_done() {
-	local p
-	for p in "${pids[@]}"; do
-		pid_alive "${p%%:*}" && return 1
-	done
-	return 0
-}
-wait_until 15 all_done ||
+burst 30 60s m n
+wait_until 15 burst_done ||
 	fail "mixed publishes still waiting long after their refusal grace"
-for p in "${pids[@]}"; do
-	IFS=: read -r pid want what <<<"$p"
-	rc=0
-	wait "$pid" || rc=$?
-	[[ $rc == "$want" ]] || fail "mixed publish $what: exit $rc, want $want"
-done
+burst_check
 
 # A reload allows denied.>: the earlier violation is stale, not a refusal.
 n=$(grep -c 'Reloaded server configuration' "$NV_DIR/nats.log")

@@ -55,35 +55,32 @@ static const char *split(const char *s, bool list)
 	return buf;
 }
 
+static const char *redact(const char *url)
+{
+	static char buf[64];
+	return url_redact(url, buf, sizeof buf);
+}
+
 int main(void)
 {
 	bool b = false;
 	int m;
 	const char *err;
 
+	CHECK_STR(redact("nats://h:4222"), "nats://h:4222");
+	CHECK_STR(redact("nats://u:secret@h:4222"), "nats://u:***@h:4222");
+	CHECK_STR(redact("nats://tok@h"), "nats://***@h");
+	CHECK_STR(redact("u:secret@h:4222"), "u:***@h:4222");
+	CHECK_STR(redact("nats//u:secret@h:4222"), "nats//u:***@h:4222");
+	CHECK_STR(redact("nats:u:secret@h"), "nats:***@h");
+	CHECK_STR(redact("nats://u:a/b@h:4222"), "nats://u:***@h:4222");
+	CHECK_STR(redact("nats://u:a@b@h"), "nats://u:***@h");
+	CHECK_STR(redact("nats://a:1@h,tls://h2,nats://t@h3"),
+		  "nats://a:***@h,tls://h2,nats://***@h3");
+	CHECK_STR(redact(""), "");
 	{
-		char u[64];
-		CHECK_STR(url_redact("nats://h:4222", u, sizeof u),
-			  "nats://h:4222");
-		CHECK_STR(url_redact("nats://u:secret@h:4222", u, sizeof u),
-			  "nats://u:***@h:4222");
-		CHECK_STR(url_redact("nats://tok@h", u, sizeof u),
-			  "nats://***@h");
-		CHECK_STR(url_redact("u:secret@h:4222", u, sizeof u),
-			  "u:***@h:4222");
-		CHECK_STR(url_redact("nats//u:secret@h:4222", u, sizeof u),
-			  "nats//u:***@h:4222");
-		CHECK_STR(url_redact("nats:u:secret@h", u, sizeof u),
-			  "nats:***@h");
-		CHECK_STR(url_redact("nats://u:a/b@h:4222", u, sizeof u),
-			  "nats://u:***@h:4222");
-		CHECK_STR(url_redact("nats://u:a@b@h", u, sizeof u),
-			  "nats://u:***@h");
-		CHECK_STR(url_redact("nats://a:1@h,tls://h2,nats://t@h3", u,
-				     sizeof u),
-			  "nats://a:***@h,tls://h2,nats://***@h3");
-		CHECK_STR(url_redact("", u, sizeof u), "");
-		CHECK_STR(url_redact("nats://u:secret@host", u, 12),
+		char u[12];
+		CHECK_STR(url_redact("nats://u:secret@host", u, sizeof u),
 			  "nats://u:**");
 	}
 
