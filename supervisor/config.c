@@ -376,6 +376,11 @@ struct config_ctx {
 	struct nv_name_index bases; /* listeners' base names */
 	char *stack[CONFIG_INCLUDE_DEPTH + 1]; /* real paths being read */
 	int depth;
+	struct config_read {    /* every file read, and where it was included */
+		char *real;
+		int incfile, incline;
+	} *read;
+	size_t nread;
 	struct config_lwhere dwhere; /* daemon keys */
 };
 
@@ -1676,10 +1681,36 @@ static void config_read_file(struct config_ctx *c, const char *path,
 			return;
 		}
 	}
+	for (size_t i = 0; real && incfile >= 0 && i < c->nread; i++) {
+		/* (The main file is on the stack: "includes itself".) */
+		const struct config_read *r = &c->read[i];
+		if (r->incfile < 0 || strcmp(r->real, real) != 0)
+			continue;
+		config_err(c, incfile, incline,
+			   "include '%s': already included (at %s:%d)", path,
+			   c->cfg->files[r->incfile], r->incline);
+		free(real);
+		return;
+	}
 	file = config_add_file(c, path);
 	if (file < 0) {
 		free(real);
 		return;
+	}
+	if (real) {
+		struct config_read *n = realloc(c->read,
+						(c->nread + 1) * sizeof(*n));
+		char *dup = config_strdup(real);
+		if (n && dup) {
+			c->read = n;
+			c->read[c->nread++] = (struct config_read){ dup, incfile,
+								    incline };
+		} else {
+			if (n)
+				c->read = n;
+			free(dup);
+			config_oom = true;
+		}
 	}
 	c->stack[c->depth++] = real ? real : config_strdup("");
 	if (len >= 2 && (((unsigned char)data[0] == 0xff &&
@@ -2077,6 +2108,9 @@ static struct nv_config *config_load_common(const char *name, const char *data,
 	free(c.ls);
 	nidx_free(&c.sects);
 	nidx_free(&c.bases);
+	for (size_t i = 0; i < c.nread; i++)
+		free(c.read[i].real);
+	free(c.read);
 	if (c.nerrs > 0) {
 		if (errs->n == 0)
 			errors_add(errs, "%s: out of memory", name);

@@ -82,12 +82,15 @@ CONF_TEST_FILES = \
 	tests/conf/bad/env-twice.err \
 	tests/conf/bad/env-twice.ini \
 	tests/conf/bad/inc/errors.ini \
+	tests/conf/bad/inc/extra.ini \
 	tests/conf/bad/include-errors.err \
 	tests/conf/bad/include-errors.ini \
 	tests/conf/bad/include-missing.err \
 	tests/conf/bad/include-missing.ini \
 	tests/conf/bad/include-self.err \
 	tests/conf/bad/include-self.ini \
+	tests/conf/bad/include-twice.err \
+	tests/conf/bad/include-twice.ini \
 	tests/conf/bad/instance-clash.err \
 	tests/conf/bad/instance-clash.ini \
 	tests/conf/bad/instances-range.err \
