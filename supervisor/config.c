@@ -745,6 +745,7 @@ static int config_set(const struct config_key *k, void *base,
 	case CT_NAMES:
 	case CT_URLS:
 	case CT_ENV: {
+		char *bad = NULL; /* every bad item: "ERR 'ITEM'; ..." */
 		if (list_split(val, &v, &err) < 0)
 			break;
 		for (size_t i = 0; v[i]; i++) {
@@ -760,30 +761,50 @@ static int config_set(const struct config_key *k, void *base,
 				  !config_env_name_ok(it, (size_t)(eq - it))))
 				err = "invalid entry";
 			if (err) {
-				char shown[256];
+				char shown[256], *more;
 				if (k->type == CT_URLS)
 					it = url_redact(it, shown,
 							sizeof(shown));
-				if (asprintf(msg, "!%s '%s'%s", err, it,
+				if (asprintf(&more, "%s%s%s '%s'%s",
+					     bad ? bad : "", bad ? "; " : "",
+					     err, it,
 					     k->type == CT_ENV ? " (expected NAME=VALUE)" :
-					     k->type == CT_URLS ? " (expected e.g. nats://host:4222)" :
 					     "") < 0)
-					*msg = NULL;
-				argv_free(v);
-				return -1;
+					more = NULL;
+				free(bad);
+				if ((bad = more) == NULL) {
+					config_oom = true;
+					break;
+				}
+				err = NULL;
+				continue;
 			}
 			if (k->type == CT_ENV) {
-				size_t kl = (size_t)(eq - it);
-				for (size_t j = 0; j < i; j++) {
-					if (strncmp(v[j], it, kl + 1) == 0) {
-						if (asprintf(msg, "!variable '%.*s' given twice",
-							     (int)kl, it) < 0)
-							*msg = NULL;
-						argv_free(v);
-						return -1;
-					}
-				}
+				/* Said once, at the second. */
+				size_t kl = (size_t)(eq - it), seen = 0;
+				char *more;
+				for (size_t j = 0; j < i; j++)
+					seen += strncmp(v[j], it, kl + 1) == 0;
+				if (seen != 1)
+					continue;
+				if (asprintf(&more, "%s%svariable '%.*s' given more than once",
+					     bad ? bad : "", bad ? "; " : "",
+					     (int)kl, it) < 0)
+					more = NULL;
+				free(bad);
+				if ((bad = more) == NULL)
+					config_oom = true;
 			}
+		}
+		if (bad || config_oom) {
+			if (bad == NULL ||
+			    asprintf(msg, "!%s%s", bad,
+				     k->type == CT_URLS ? " (expected e.g. nats://host:4222)" :
+				     "") < 0)
+				*msg = NULL;
+			free(bad);
+			argv_free(v);
+			return -1;
 		}
 		if (v[0] == NULL && (k->type == CT_URLS || k->type == CT_SUBJECTS)) {
 			argv_free(v);

@@ -91,6 +91,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/include-self.ini \
 	tests/conf/bad/include-twice.err \
 	tests/conf/bad/include-twice.ini \
+	tests/conf/bad/list-all-bad.err \
+	tests/conf/bad/list-all-bad.ini \
 	tests/conf/bad/instance-clash.err \
 	tests/conf/bad/instance-clash.ini \
 	tests/conf/bad/instances-range.err \
