@@ -194,19 +194,29 @@ static void ping_schedule(struct lsn *l);
  * listener's. */
 #define PROBE_SLOT ((1ull << 24) - 1)
 #define PROBE_TIMEOUT_MS 1000
-static uint64_t probe_id;
+/* A probe answered later than this found the server stalled, or just
+ * resumed: the miss it was asked about is not counted either. */
+#define PROBE_PROMPT_MS 100
+static uint64_t probe_id, probe_sent;
+/* When the server last answered again after a silence: a ping sent before
+ * then may have waited in the stalled server, and its miss proves
+ * nothing. */
+static uint64_t server_back;
 
 /* A reply came through the server: if it was silent, it is back. */
 static void server_heard(void)
 {
-	if (d.server_silent)
+	if (d.server_silent) {
 		log_info("the NATS server answers again");
+		server_back = now_ms();
+	}
 	d.server_silent = false;
 }
 
 static void probe_verdict(bool server_answers)
 {
 	unsigned dropped = 0;
+	bool prompt = now_ms() - probe_sent <= PROBE_PROMPT_MS;
 
 	probe_id = 0;
 	uv_timer_stop(&probe_timer);
@@ -222,16 +232,23 @@ static void probe_verdict(bool server_answers)
 		if (!l->miss_pending)
 			continue;
 		l->miss_pending = false;
-		dropped += !server_answers;
-		if (server_answers && l->m.state == LST_RUNNING) {
-			struct lst_event_data ev = { .no_responders = false };
-			lsn_event(l, EV_MISS, &ev);
+		if (server_answers && prompt && l->ping_sent > server_back) {
+			if (l->m.state == LST_RUNNING) {
+				struct lst_event_data ev = { 0 };
+				lsn_event(l, EV_MISS, &ev);
+			}
+		} else {
+			dropped++;
+			l->miss_counted = 0; /* the next miss may count */
 		}
 		ping_schedule(l);
 	}
 	if (!server_answers)
 		log_debug("probe unanswered: %u missed ping%s not counted",
 			  dropped, dropped == 1 ? "" : "s");
+	else if (dropped)
+		log_debug("the server was stalled: %u missed ping%s not "
+			  "counted", dropped, dropped == 1 ? "" : "s");
 	if (cmd_wants_pongs())
 		daemon_mark_dirty(); /* a held publish may re-ping */
 }
@@ -248,10 +265,12 @@ static void probe_start(void)
 	if (probe_id != 0)
 		return; /* the one on its way decides for this miss too */
 	probe_id = (PROBE_SLOT << 40) | (++d.next_id & ((1ull << 40) - 1));
+	probe_sent = now_ms();
 	snprintf(subject, sizeof(subject), "_NATSVISOR.%s.%s.probe",
 		 d.instance_id, d.nonce);
 	bus_ping(subject, probe_id);
 	uv_timer_start(&probe_timer, probe_on_timer, PROBE_TIMEOUT_MS, 0);
+	log_debug("probe sent: a missed ping waits for the server's answer");
 }
 
 /* The connection is down: nothing is pending any more. */

@@ -4,7 +4,8 @@
 # timeout is counted only once the server has answered the daemon's own
 # probe.  While the server is stopped the daemon says it does not answer
 # and counts nothing; after SIGCONT the listener is ready again, same
-# pid, no restart.  The other side, a listener that is stuck while the
+# pid, no restart, and none of the pings sent during the stall counts
+# (with health_failures = 1, one would restart it).  The other side, a listener that is stuck while the
 # server answers, is still killed (ready_health.sh, R14).
 . "$(dirname "$0")/lib.sh"
 nv_setup
@@ -16,7 +17,7 @@ command  = $NV_LISTEN --subject st.calm --inbox $NV_DIR/inbox/calm
 subjects = st.calm
 health_interval = 300ms
 health_timeout = 200ms
-health_failures = 2
+health_failures = 1
 EOT
 nv_daemon_start "$NV_DIR/nv.ini" -v
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s"
@@ -25,9 +26,16 @@ log=$NV_DIR/natsvisord.log
 # Three probes unanswered: far more missed pings than health_failures.
 verdicts() { (($(grep -c "^natsvisord: debug: probe unanswered" "$log") >= 3)); }
 
+# A probe on its way when the server resumes (sent after the last verdict).
+in_flight() {
+	(($(grep -c "^natsvisord: debug: probe sent" "$log") >
+	  $(grep -c "^natsvisord: debug: probe unanswered" "$log")))
+}
+
 kill -STOP "$NATS_PID"
 wait_until 20 verdicts || { kill -CONT "$NATS_PID"; fail "no probe verdict while the server was stopped"; }
 nvctl status >"$NV_DIR/status.stalled" 2>&1
+wait_until 5 in_flight || { kill -CONT "$NATS_PID"; fail "no probe after the last verdict"; }
 kill -CONT "$NATS_PID"
 grep -qx 'NATS: connected, but the server does not answer (misses are not counted)' \
 	"$NV_DIR/status.stalled" || fail "status did not say the server does not answer"
@@ -40,5 +48,20 @@ assert_eq "$pid" "$(listener_pid calm)" "calm's pid after the stall"
 again() { grep -q "^natsvisord: the NATS server answers again" "$log"; }
 wait_until 10 again || fail "no word of the server answering again"
 nvctl status | grep -q 'does not answer' && fail "status still says the server does not answer"
+# The pings sent during the stall are resolved once a ping sent since has
+# been answered: none of them may count (with health_failures = 1, one
+# counted miss would restart calm).
+t_again=$(_nv_now_us)
+pong_since() {
+	local ago
+	ago=$(listener_field calm last_pong_ms_ago) && [[ $ago != null ]] &&
+		((ago * 1000 < $(_nv_now_us) - t_again))
+}
+wait_until 10 pong_since || fail "no pong since the server answers again"
+counted='missed [0-9]+ pings? \(|consecutive missed'
+! grep -Eq "$counted" "$log" ||
+	fail "a ping sent during the stall was counted: $(grep -E "$counted" "$log")"
+assert_eq "$pid" "$(listener_pid calm)" "calm's pid once the server is back"
+assert_eq 0 "$(listener_field calm restarts)" "restarts of calm once the server is back"
 nv_daemon_stop
 pass "a stalled server: misses not counted, no restart, ready again"
