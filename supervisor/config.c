@@ -2343,6 +2343,31 @@ static void config_print_vec(FILE *f, const char *name, const char *what,
 	fputc('\n', f);
 }
 
+/* ENTRY (NAME=VALUE) as --check -v shows it: the value of a variable
+ * whose name holds PASS, TOKEN or SECRET as "***", a URL's password
+ * hidden (url_redact). */
+static const char *config_env_shown(const char *entry, char *buf,
+				    size_t size)
+{
+	const char *eq = strchr(entry, '='), *key[] = { "PASS", "TOKEN",
+							"SECRET" };
+	size_t n = eq ? (size_t)(eq - entry) : 0;
+
+	if (eq == NULL)
+		return entry;
+	for (size_t k = 0; k < sizeof(key) / sizeof(*key); k++)
+		for (size_t i = 0; i + strlen(key[k]) <= n; i++)
+			if (strncasecmp(entry + i, key[k], strlen(key[k])) == 0) {
+				snprintf(buf, size, "%.*s=***", (int)n, entry);
+				return buf;
+			}
+	if (strstr(eq, "://") == NULL)
+		return entry;
+	snprintf(buf, size, "%.*s=", (int)n, entry);
+	url_redact(eq + 1, buf + n + 1, size > n + 1 ? size - n - 1 : 0);
+	return buf;
+}
+
 /* natsvisord --check: the exact output is part of the contract and is
  * pinned by tests/conf/run.sh. */
 int config_check_main(const char *path, int verbose)
@@ -2360,10 +2385,19 @@ int config_check_main(const char *path, int verbose)
 	for (size_t i = 0; verbose > 0 && i < cfg->nlisteners; i++) {
 		const struct nv_listener_conf *l = &cfg->listeners[i];
 		config_print_vec(stdout, l->name, "argv", l->argv);
-		config_print_vec(stdout, l->name, "subjects", l->subjects);
-		if (l->environment)
-			config_print_vec(stdout, l->name, "environment",
-					 l->environment);
+		if (l->subjects && l->subjects[0])
+			config_print_vec(stdout, l->name, "subjects",
+					 l->subjects);
+		if (l->environment) {
+			char buf[1024];
+			printf("listener %s: environment =", l->name);
+			for (char **e = l->environment; *e; e++) {
+				putchar(' ');
+				config_print_word(stdout, config_env_shown(
+					*e, buf, sizeof(buf)));
+			}
+			putchar('\n');
+		}
 	}
 	if (verbose > 0 && cfg->nats_server_argv)
 		config_print_vec(stdout, "nats-server", "argv",

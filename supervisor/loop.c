@@ -1136,9 +1136,13 @@ static void on_sigchld(uv_signal_t *h, int sig)
 
 static void on_bus_event(struct bus_event *ev, void *arg)
 {
+	char shown[300]; /* a URL without its password */
+
 	switch (ev->type) {
 	case BUS_CONNECTED:
-		log_info("connected to NATS at %s", ev->data ? ev->data : "?");
+		log_info("connected to NATS at %s",
+			 ev->data ? url_redact(ev->data, shown, sizeof(shown))
+				  : "?");
 		d.connected = true;
 		d.ever_connected = true;
 		if (d.server) {
@@ -1625,13 +1629,22 @@ static void base_env_init(void)
 	}
 }
 
-/* The listeners' NATS_URL: the daemon's servers, comma-separated. */
+/* The listeners' NATS_URL: the daemon's servers, comma-separated, without
+ * the daemon's credentials (a listener's own come from its environment,
+ * and must not lose to these). */
 static void nats_url_env_init(void)
 {
 	struct buf b = { 0 };
 	buf_printf(&b, "NATS_URL=");
-	for (size_t i = 0; i < d.cfg->nnats_urls; i++)
-		buf_printf(&b, "%s%s", i ? "," : "", d.cfg->nats_urls[i]);
+	for (size_t i = 0; i < d.cfg->nnats_urls; i++) {
+		const char *u = d.cfg->nats_urls[i];
+		char *bare = strdup(u);
+		if (bare == NULL)
+			fatal("out of memory");
+		buf_printf(&b, "%s%s", i ? "," : "",
+			   url_strip_userinfo(u, bare, strlen(u) + 1));
+		free(bare);
+	}
 	d.nats_url_env = b.p;
 }
 

@@ -412,7 +412,9 @@ int list_split(const char *s, char ***items, const char **err)
 	return parse_words(s, true, items, err);
 }
 
-const char *url_redact(const char *s, char *buf, size_t size)
+/* url_redact (STRIP false) and url_strip_userinfo (STRIP true). */
+static const char *url_rewrite(const char *s, char *buf, size_t size,
+			       bool strip)
 {
 	size_t o = 0;
 
@@ -439,10 +441,15 @@ const char *url_redact(const char *s, char *buf, size_t size)
 					break;
 				}
 			colon = memchr(from, ':', (size_t)(at - from));
-			from = colon ? colon + 1 : from;
-			URL_PUT(s, (size_t)(from - s));
-			URL_PUT("***", 3);
-			URL_PUT(at, (size_t)(end - at));
+			if (strip) {
+				URL_PUT(s, (size_t)(from - s));
+				URL_PUT(at + 1, (size_t)(end - at - 1));
+			} else {
+				from = colon ? colon + 1 : from;
+				URL_PUT(s, (size_t)(from - s));
+				URL_PUT("***", 3);
+				URL_PUT(at, (size_t)(end - at));
+			}
 		}
 		if (*end == '\0')
 			break;
@@ -452,6 +459,16 @@ const char *url_redact(const char *s, char *buf, size_t size)
 #undef URL_PUT
 	buf[o] = '\0';
 	return buf;
+}
+
+const char *url_redact(const char *s, char *buf, size_t size)
+{
+	return url_rewrite(s, buf, size, false);
+}
+
+const char *url_strip_userinfo(const char *s, char *buf, size_t size)
+{
+	return url_rewrite(s, buf, size, true);
 }
 
 /* Human-readable duration: "250ms", "1.5s", "2m3s", "1h30m". */

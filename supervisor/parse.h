@@ -41,6 +41,9 @@ int list_split(const char *s, char ***items, const char **err);
  * secret holding '/' or '@' is hidden whole.  Returns BUF, truncated to
  * SIZE. */
 const char *url_redact(const char *s, char *buf, size_t size);
+/* The same without any user information at all ("nats://u:p@h" becomes
+ * "nats://h"). */
+const char *url_strip_userinfo(const char *s, char *buf, size_t size);
 
 /* Format a duration for humans ("250ms", "1.5s", "2m3s"); static buffer. */
 const char *format_duration(uint64_t ms);

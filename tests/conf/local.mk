@@ -161,5 +161,7 @@ CONF_TEST_FILES = \
 	tests/conf/good/r01-wide.ini \
 	tests/conf/good/r02-semi.ini \
 	tests/conf/good/r03-noindent.ini \
-	tests/conf/good/r04-win.ini
+	tests/conf/good/r04-win.ini \
+	tests/conf/good/verbose.ini \
+	tests/conf/good/verbose.out
 EXTRA_DIST += tests/conf/run.sh tests/conf/keys.sh $(CONF_TEST_FILES)

@@ -67,6 +67,15 @@ for c in $checkers; do
 			echo "FAIL $f: exit $rc ($c)"; cat "$tmp/out" "$tmp/err" | head -20
 			fail=$((fail + 1))
 		fi
+		# good/NAME.out: the exact output of --check -v
+		[ -f "${f%.ini}.out" ] && [ "$c" != "${c%natsvisord}" ] || continue
+		n=$((n + 1))
+		"$c" --check -v -c "$b" >"$tmp/out" 2>&1
+		if ! cmp -s "$tmp/out" "${f%.ini}.out"; then
+			echo "FAIL $f: --check -v differs from ${f%.ini}.out"
+			diff "${f%.ini}.out" "$tmp/out" | head -20
+			fail=$((fail + 1))
+		fi
 	done
 done
 
@@ -78,7 +87,7 @@ done
 # every data file is distributed (listed in tests/conf/local.mk)
 cd "$srcdir" || exit 99
 for f in tests/conf/bad/*.ini tests/conf/bad/*.err tests/conf/bad/inc/*.ini \
-	tests/conf/good/*.ini tests/conf/good/conf.d/*.ini; do
+	tests/conf/good/*.ini tests/conf/good/*.out tests/conf/good/conf.d/*.ini; do
 	[ -f "$f" ] || continue
 	sed 's/[ \\]*$//; s/^[[:space:]]*//' tests/conf/local.mk | grep -qxF "$f" ||
 		{ echo "FAIL $f is not listed in tests/conf/local.mk"; fail=$((fail + 1)); }

@@ -51,6 +51,7 @@ INTEGRATION_TESTS += \
 	tests/integration/ready_node.sh \
 	tests/integration/ready_publish.sh \
 	tests/integration/ready_auth.sh \
+	tests/integration/ready_creds.sh \
 	tests/integration/ready_denied.sh
 # The Node.js examples of natsvisor-ping(7), run by ready_node.sh, which
 # installs the nats package into tests/node_modules of the build tree.

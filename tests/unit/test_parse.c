@@ -79,6 +79,12 @@ int main(void)
 		  "nats://a:***@h,tls://h2,nats://***@h3");
 	CHECK_STR(redact(""), "");
 	{
+		char u[64];
+		CHECK_STR(url_strip_userinfo("nats://u:p@h:1,tls://h2,"
+					     "nats://t@h3", u, sizeof u),
+			  "nats://h:1,tls://h2,nats://h3");
+	}
+	{
 		char u[12];
 		CHECK_STR(url_redact("nats://u:secret@host", u, sizeof u),
 			  "nats://u:**");
