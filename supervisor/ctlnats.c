@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nats/nats.h>
@@ -40,7 +41,14 @@ static struct {
 	__typeof__(natsOptions_SetToken) *opts_token;
 	__typeof__(natsOptions_Destroy) *opts_destroy;
 	__typeof__(natsConnection_Connect) *connect;
-	__typeof__(natsConnection_Request) *request;
+	__typeof__(natsInbox_Create) *inbox_create;
+	__typeof__(natsInbox_Destroy) *inbox_destroy;
+	__typeof__(natsConnection_SubscribeSync) *subscribe_sync;
+	__typeof__(natsConnection_PublishRequest) *publish_request;
+	__typeof__(natsConnection_FlushTimeout) *flush;
+	__typeof__(natsConnection_GetLastError) *last_error;
+	__typeof__(natsSubscription_NextMsg) *next_msg;
+	__typeof__(natsSubscription_Destroy) *sub_destroy;
 	__typeof__(natsConnection_Destroy) *conn_destroy;
 	__typeof__(natsConnection_GetMaxPayload) *max_payload;
 	__typeof__(natsMsg_GetData) *msg_data;
@@ -69,7 +77,14 @@ static int ctlnats_load(void)
 		SYM(opts_token, natsOptions_SetToken),
 		SYM(opts_destroy, natsOptions_Destroy),
 		SYM(connect, natsConnection_Connect),
-		SYM(request, natsConnection_Request),
+		SYM(inbox_create, natsInbox_Create),
+		SYM(inbox_destroy, natsInbox_Destroy),
+		SYM(subscribe_sync, natsConnection_SubscribeSync),
+		SYM(publish_request, natsConnection_PublishRequest),
+		SYM(flush, natsConnection_FlushTimeout),
+		SYM(last_error, natsConnection_GetLastError),
+		SYM(next_msg, natsSubscription_NextMsg),
+		SYM(sub_destroy, natsSubscription_Destroy),
 		SYM(conn_destroy, natsConnection_Destroy),
 		SYM(max_payload, natsConnection_GetMaxPayload),
 		SYM(msg_data, natsMsg_GetData),
@@ -247,6 +262,47 @@ static natsStatus ctlnats_options(natsOptions **o, char **urls)
 	return s;
 }
 
+static int64_t ctlnats_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A request on SUBJECT, its reply in *REPLY.  The request is flushed
+ * first: the server has processed it when the flush returns, and a
+ * refusal (permissions on SUBJECT or on the reply inbox) has been read
+ * by then, so it ends the wait at once (NATS_NOT_PERMITTED) instead of
+ * after the whole timeout. */
+static natsStatus ctlnats_request(natsConnection *nc, const char *subject,
+				  const char *req, size_t reqlen,
+				  int64_t timeout_ms, natsMsg **reply)
+{
+	natsInbox *inbox = NULL;
+	natsSubscription *sub = NULL;
+	const char *why = NULL;
+	int64_t t0 = ctlnats_now_ms(), left;
+	natsStatus s = lib.inbox_create(&inbox);
+
+	if (s == NATS_OK)
+		s = lib.subscribe_sync(&sub, nc, inbox);
+	if (s == NATS_OK)
+		s = lib.publish_request(nc, subject, inbox, req, (int)reqlen);
+	if (s == NATS_OK)
+		s = lib.flush(nc, timeout_ms > 0 ? timeout_ms : 1);
+	if (s == NATS_OK && lib.last_error(nc, &why) == NATS_NOT_PERMITTED)
+		s = NATS_NOT_PERMITTED;
+	if (s == NATS_OK) {
+		left = timeout_ms - (ctlnats_now_ms() - t0);
+		s = lib.next_msg(reply, sub, left > 0 ? left : 1);
+	}
+	if (sub)
+		lib.sub_destroy(sub);
+	if (inbox)
+		lib.inbox_destroy(inbox);
+	return s;
+}
+
 int ctlnats_roundtrip(char **urls, const char *instance, bool control,
 		      const char *publish, const char *req, size_t reqlen,
 		      uint64_t timeout_ms)
@@ -275,8 +331,16 @@ int ctlnats_roundtrip(char **urls, const char *instance, bool control,
 	}
 	if (timeout_ms > INT64_MAX / 2)
 		timeout_ms = INT64_MAX / 2;
-	s = lib.request(&reply, nc, subject, req, (int)reqlen,
-			(int64_t)timeout_ms);
+	s = ctlnats_request(nc, subject, req, reqlen, (int64_t)timeout_ms,
+			    &reply);
+	if (s == NATS_NOT_PERMITTED) {
+		const char *why = NULL;
+		lib.last_error(nc, &why);
+		fprintf(stderr, "natsvisorctl: %s: permission denied by the "
+				"NATS server: %s\n",
+			subject, why && *why ? why : lib.status_text(s));
+		goto out;
+	}
 	if (s == NATS_NO_RESPONDERS) {
 		fprintf(stderr, "natsvisorctl: no natsvisord answers on %s%s\n",
 			subject,

@@ -83,6 +83,7 @@ struct daemon {
 	struct rlimit orig_nofile;
 	char **base_env;             /* the daemon's environment, cleaned */
 	char *nats_url_env;          /* "NATS_URL=..." */
+	char *nats_url_env_bare;     /* ... without user information */
 	uint64_t started_at;
 	bool all_ready_reported;
 	char last_reload[512];       /* "" or the failure of the last reload */

@@ -611,6 +611,22 @@ static void env_set(char **env, size_t *n, char *kv)
 	env[*n] = NULL;
 }
 
+/* Does C's environment set NATS credentials?  Then a user name, password
+ * or token in the daemon's URLs must not reach it: nats.c would prefer
+ * them to the listener's own. */
+static bool own_credentials(const struct nv_listener_conf *c)
+{
+	static const char *const names[] = { "NATS_USER=", "NATS_PASSWORD=",
+					     "NATS_TOKEN=", "NATS_CREDS=",
+					     "NATS_NKEY_SEED=" };
+	for (size_t i = 0; i < c->nenvironment; i++)
+		for (size_t k = 0; k < sizeof(names) / sizeof(*names); k++)
+			if (strncmp(c->environment[i], names[k],
+				    strlen(names[k])) == 0)
+				return true;
+	return false;
+}
+
 /* Build the environment of a listener's next incarnation.  Strings are
  * collected in OWNED for freeing after the fork. */
 static char **env_build(struct lsn *l, char ***owned, size_t *nowned)
@@ -651,7 +667,8 @@ static char **env_build(struct lsn *l, char ***owned, size_t *nowned)
 		buf_free(&b);
 		if (c->queue_group)
 			OWN("NATSVISOR_QUEUE_GROUP=%s", c->queue_group);
-		env_set(env, &n, d.nats_url_env);
+		env_set(env, &n, own_credentials(c) ? d.nats_url_env_bare
+						    : d.nats_url_env);
 	}
 	if (c->user) {
 		OWN("USER=%s", c->user);
@@ -1629,23 +1646,26 @@ static void base_env_init(void)
 	}
 }
 
-/* The listeners' NATS_URL: the daemon's servers, comma-separated, without
- * the daemon's credentials (a listener's own come from its environment,
- * and must not lose to these). */
+/* The listeners' NATS_URL: the daemon's servers, comma-separated; and the
+ * same without the user information of the URLs, for listeners that bring
+ * credentials of their own (see env_build). */
 static void nats_url_env_init(void)
 {
-	struct buf b = { 0 };
+	struct buf b = { 0 }, bare = { 0 };
 	buf_printf(&b, "NATS_URL=");
+	buf_printf(&bare, "NATS_URL=");
 	for (size_t i = 0; i < d.cfg->nnats_urls; i++) {
 		const char *u = d.cfg->nats_urls[i];
-		char *bare = strdup(u);
-		if (bare == NULL)
+		char *t = strdup(u);
+		if (t == NULL)
 			fatal("out of memory");
-		buf_printf(&b, "%s%s", i ? "," : "",
-			   url_strip_userinfo(u, bare, strlen(u) + 1));
-		free(bare);
+		buf_printf(&b, "%s%s", i ? "," : "", u);
+		buf_printf(&bare, "%s%s", i ? "," : "",
+			   url_strip_userinfo(u, t, strlen(u) + 1));
+		free(t);
 	}
 	d.nats_url_env = b.p;
+	d.nats_url_env_bare = bare.p;
 }
 
 /* A synthetic listener configuration for the embedded nats-server. */
@@ -1826,6 +1846,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 		free(d.base_env[i]);
 	free(d.base_env);
 	free(d.nats_url_env);
+	free(d.nats_url_env_bare);
 	free(d.config_path);
 	reload_close();
 	config_free(d.cfg);

@@ -5,7 +5,8 @@
 # max_payload is refused before it is sent with exit 1 and the socket's
 # "not published" wording, and the limit is on the whole request frame
 # (a message of exactly max_payload bytes goes out over the socket, not
-# over --nats); an empty list is a usage error.
+# over --nats); a request the server refuses by permissions exits 3 at
+# once, naming the reason; an empty list is a usage error.
 . "$(dirname "$0")/lib.sh"
 nv_setup
 # A server without the daemon, to show which server of a list is used.
@@ -13,7 +14,10 @@ nats_start other
 OTHER_URL=$NATS_URL
 cat >"$NV_DIR/server.conf" <<EOT
 max_payload: 4096
-authorization { users = [ {user: u, password: pw} ] }
+authorization { users = [
+  {user: u, password: pw}
+  {user: ro, password: pw, permissions: {publish: {deny: ["natsvisor.>"]}}}
+] }
 EOT
 nats_start nats -c "$NV_DIR/server.conf"
 hostport=${NATS_URL#nats://}
@@ -60,6 +64,14 @@ assert_exit 3 nctl "nats://t0ken@$hostport, nats://u:pa55@${dead#nats://}" is-re
 	fail "token and list: $NV_OUT"
 [[ $NV_OUT != *s3cret* && $NV_OUT != *t0ken* && $NV_OUT != *pa55* ]] ||
 	fail "a message shows credentials: $NV_OUT"
+
+# A user the server does not let publish the request: exit 3 at once,
+# with the server's reason, not after the whole --timeout.
+t0=$(_nv_now_us)
+assert_exit 3 nctl "nats://ro:pw@$hostport" wait-ready --timeout 20s a
+(($(_nv_now_us) - t0 < 5000000)) || fail "the refused request waited"
+[[ $NV_OUT == *"natsvisor.$ID.request: permission denied by the NATS server: "*"Permissions Violation for Publish to \"natsvisor.$ID.request\""* ]] ||
+	fail "refused request: $NV_OUT"
 
 # max_payload: exactly 4096 bytes of message go out over the socket, but
 # not over --nats (the request frame adds the command and the subject);
