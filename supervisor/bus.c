@@ -260,9 +260,18 @@ static const char *bus_strip_where(const char *t)
 }
 
 /* Any thread: the connection failed for WHY (AUTH: the server refused the
- * credentials); one warning per outage, since every retry fails alike. */
-static void bus_outage(bool auth, const char *why)
+ * credentials; NONE: no server answers); one warning per outage, since
+ * every retry fails alike. */
+enum bus_fail { FAIL_CLOSED, FAIL_AUTH, FAIL_NONE };
+
+static void bus_outage(enum bus_fail kind, const char *why)
 {
+	static const char *const what[] = {
+		[FAIL_CLOSED] = "connection closed",
+		[FAIL_AUTH] = "authentication failed",
+		[FAIL_NONE] = "no server answers",
+	};
+	bool auth = kind == FAIL_AUTH;
 	char text[320];
 	pthread_mutex_lock(&bus.ev_mu);
 	bool first = !bus.warned;
@@ -272,8 +281,7 @@ static void bus_outage(bool auth, const char *why)
 	pthread_mutex_unlock(&bus.ev_mu);
 	if (!first)
 		return;
-	snprintf(text, sizeof(text), "%s: %s; retrying",
-		 auth ? "authentication failed" : "connection closed", why);
+	snprintf(text, sizeof(text), "%s: %s; retrying", what[kind], why);
 	bus_emit_simple(BUS_ERROR, text);
 }
 
@@ -320,7 +328,7 @@ static void bus_on_error(natsConnection *nc, natsSubscription *sub,
 	if (t == NULL || *t == '\0')
 		t = natsStatus_GetText(err);
 	if (err == NATS_CONNECTION_AUTH_FAILED) {
-		bus_outage(true, t);
+		bus_outage(FAIL_AUTH, t);
 		return;
 	}
 	if (err == NATS_NOT_PERMITTED && bus_denied_subject(t, subj,
@@ -550,9 +558,10 @@ static int bus_connect(void)
 		if (t == NULL || *t == '\0')
 			t = natsStatus_GetText(s);
 		bus.nc = NULL;
-		/* Nobody answering is what "disconnected (retrying)" says. */
-		if (s != NATS_NO_SERVER)
-			bus_outage(s == NATS_CONNECTION_AUTH_FAILED, t);
+		bus_outage(s == NATS_CONNECTION_AUTH_FAILED ? FAIL_AUTH
+			   : s == NATS_NO_SERVER	    ? FAIL_NONE
+							    : FAIL_CLOSED,
+			   t);
 		return bus_next_delay(s == NATS_CONNECTION_AUTH_FAILED);
 	}
 	char subj[160];
@@ -607,7 +616,8 @@ static int bus_closed_delay(void)
 	const char *t = NULL;
 	natsStatus s = natsConnection_GetLastError(bus.nc, &t);
 	bool auth = s == NATS_CONNECTION_AUTH_FAILED;
-	bus_outage(auth, t && *t ? t : natsStatus_GetText(s));
+	bus_outage(auth ? FAIL_AUTH : FAIL_CLOSED,
+		   t && *t ? t : natsStatus_GetText(s));
 	bus_emit_down();
 	bus_disconnect();
 	return bus_next_delay(auth);

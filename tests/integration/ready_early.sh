@@ -1,7 +1,8 @@
 #!/bin/bash
 # R16 (c): natsvisord and its listeners start before any nats-server
 # exists.  For 5 s nothing goes fatal, nobody is restarted (ready_timeout
-# waits for the daemon's connection), nothing is ready, and a wait-ready
+# waits for the daemon's connection), nothing is ready, the log says once
+# that no server answers, and a wait-ready
 # and a gated publish issued meanwhile stay held.  Once the server starts
 # on the configured port every listener is ready soon after, with the
 # same pid, and the held publish lands.
@@ -62,6 +63,9 @@ waited_5s() {
 wait_until 7 waited_5s || fail "5 s without a server"
 nv_log "no server for 5 s: $checks checks, all starting, unknown, same pids"
 grep -q fatal "$NV_DIR/natsvisord.log" && fail "something went fatal"
+# The daemon said so, once, though it retries all along.
+assert_eq 1 "$(grep -c 'warning: NATS: no server answers: .*; retrying' "$NV_DIR/natsvisord.log")" \
+	"warnings that no NATS server answers"
 
 nats_start_port "$port"
 t_up=$(_nv_now_us)
