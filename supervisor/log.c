@@ -54,6 +54,10 @@ static void log_emit(const char *level, int errnum, const char *fmt,
 			      strerror(errnum));
 	if ((size_t)n >= sizeof(buf) - 1)
 		n = sizeof(buf) - 2;
+	/* One event, one line, whatever the text holds. */
+	for (int i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\r')
+			buf[i] = ' ';
 	buf[n++] = '\n';
 	log_raw(buf, (size_t)n);
 }

@@ -208,7 +208,11 @@ int daemon_reload(char **report)
 	if (fixed && *fixed)
 		buf_printf(&b, "not applied until natsvisord restarts: %s\n",
 			   fixed);
-	log_info("%.*s", (int)(b.len ? b.len - 1 : 0), b.p ? b.p : "");
+	/* The log has one prefixed line per event: the same two lines. */
+	log_info("reloaded %s: %u added, %u removed, %u restarted, %u kept",
+		 d.config_path, added, removed, restarted, kept);
+	if (fixed && *fixed)
+		log_warnx("not applied until natsvisord restarts: %s", fixed);
 	*report = b.p;
 	notify_send("READY=1");
 	daemon_mark_dirty();

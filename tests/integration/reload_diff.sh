@@ -65,6 +65,8 @@ grep -qxF "reloaded $conf: 1 added, 1 removed, 1 restarted, 3 kept" \
 	<<<"$NV_OUT" || fail "unexpected reload report"
 grep -qxF "not applied until natsvisord restarts: instance_id" <<<"$NV_OUT" ||
 	fail "the reply does not name instance_id"
+grep -qxF "natsvisord: warning: not applied until natsvisord restarts: instance_id" \
+	"$NV_DIR/natsvisord.log" || fail "the log does not warn about instance_id"
 
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" a b f
 new_a=$(listener_pid a) || fail "no pid for a"
