@@ -86,6 +86,7 @@ struct daemon {
 	char *nats_url_env_bare;     /* ... without user information */
 	uint64_t started_at;
 	bool all_ready_reported;
+	bool startup_failed;         /* startup_timeout passed first */
 	char last_reload[512];       /* "" or the failure of the last reload */
 	uint64_t last_reload_at;
 	bool last_reload_ok;
@@ -145,6 +146,7 @@ void notify_init(void);
 void notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void notify_ready(void);
 void notify_status(void);
+void notify_title_init(int argc, char **argv);
 void notify_watchdog_start(uv_loop_t *loop);
 void notify_close(void);
 

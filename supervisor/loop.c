@@ -1599,9 +1599,8 @@ static void startup_on_timer(uv_timer_t *t)
 		  "ready; readiness is reported when it comes",
 		  format_duration(d.cfg->startup_timeout_ms), ready, total,
 		  total == 1 ? "" : "s");
-	notify_send("STATUS=%u/%u ready, start-up failed: not ready after "
-		    "startup_timeout",
-		    ready, total);
+	d.startup_failed = true;
+	notify_status(); /* STATUS= and the process title say so */
 }
 
 /* ------------------------------------------------------------------ */

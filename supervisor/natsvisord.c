@@ -28,6 +28,7 @@
 
 int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	     int daemon_fd);
+void notify_title_init(int argc, char **argv);
 
 #define EXIT_CONFIG 78
 
@@ -121,6 +122,7 @@ int main(int argc, char **argv, char **envp)
 	bool check = false, daemon = false;
 	int verbose = 0, ready_fd = -1, c;
 
+	notify_title_init(argc, argv);
 	setproctitle_init(argc, argv, envp);
 	while ((c = getopt_long(argc, argv, "c:ndvh", opts, NULL)) != -1) {
 		switch (c) {

@@ -30,6 +30,22 @@ static socklen_t notify_len;
 static uv_timer_t watchdog_timer;
 static bool watchdog_on;
 static char last_status[128];
+/* The process title is padded to the length of the original command line:
+ * libbsd's setproctitle() marks a shorter one with a '.' where the old
+ * line ended. */
+static int title_width;
+
+void notify_title_init(int argc, char **argv)
+{
+	const char *prog = strrchr(argv[0], '/');
+	int len = -1;
+	for (int i = 0; i < argc; i++)
+		len += (int)strlen(argv[i]) + 1;
+	prog = prog ? prog + 1 : argv[0];
+	title_width = len - (int)strlen(prog) - 2; /* "prog: " */
+	if (title_width < 0 || title_width > 256)
+		title_width = 0;
+}
 
 void notify_init(void)
 {
@@ -115,12 +131,15 @@ void notify_status(void)
 	}
 	unsigned total, ready = daemon_ready_count(&total);
 	char status[128];
-	snprintf(status, sizeof(status), "%u/%u ready%s", ready, total,
-		 d.connected ? "" : ", NATS disconnected");
+	snprintf(status, sizeof(status), "%u/%u ready%s%s", ready, total,
+		 d.connected ? "" : ", NATS disconnected",
+		 d.startup_failed && !d.all_ready_reported && ready < total
+			 ? ", start-up failed: not ready after startup_timeout"
+			 : "");
 	if (strcmp(status, last_status) == 0)
 		return;
 	snprintf(last_status, sizeof(last_status), "%s", status);
-	setproctitle("%s", status);
+	setproctitle("%-*s", title_width, status);
 	notify_send("STATUS=%s", status);
 	if (ready == total && d.listeners_started && !d.all_ready_reported &&
 	    !d.shutting_down) {

@@ -118,6 +118,10 @@ EOT
 NOTIFY_SOCKET=$ASOCK nv_daemon_start "$NV_DIR/nv2.ini"
 wait_until 10 grep -qx '[0-9]* READY=1' "$AGOT" || fail "no READY=1 on $ASOCK"
 grep -q WATCHDOG "$AGOT" && fail "WATCHDOG=1 without WATCHDOG_USEC"
+# A title shorter than the command line: padded, no '.' left at its end
+# (what ps shows: the whole area, NULs as spaces).
+title=$(tr '\0' ' ' <"/proc/$NV_DAEMON_PID/cmdline")
+[[ $title =~ ^natsvisord:\ 1/1\ ready\ *$ ]] || fail "process title: '$title'"
 nv_daemon_stop 20 || fail "exit status $?"
 
 # startup_timeout passes with a listener that never becomes ready: the
@@ -139,6 +143,10 @@ grep -q 'warning: not ready after startup_timeout (1s): 1 of 2 listeners ready' 
 	"$NV_DIR/natsvisord.log" || fail "no log line after startup_timeout"
 grep -q 'READY=1' "$GOT" && fail "READY=1 although deaf is not ready"
 pid_alive "$NV_DAEMON_PID" || fail "the daemon did not keep running"
+# The process title says it too, padded, without libbsd's '.' marker.
+title=$(tr '\0' ' ' <"/proc/$NV_DAEMON_PID/cmdline")
+[[ $title =~ ^natsvisord:\ 1/2\ ready,\ start-up\ failed:\ not\ ready\ after\ startup_timeout\ *$ ]] ||
+	fail "process title: '$title'"
 nv_daemon_stop 20 || fail "exit status $?"
 
 # The unit natsvisord runs under.
