@@ -146,15 +146,19 @@ static void fmt_state(struct buf *b, const struct lsn *l)
 	const char *health = d.connected || l->is_server
 				     ? lst_health_name(l->m.health)
 				     : "unknown";
+	const char *reason = l->m.reason;
 	size_t hl = strlen(health);
+	/* "not-ready: not ready: X" says it twice */
+	if (l->m.health == HEALTH_NOT_READY &&
+	    strncmp(reason, "not ready: ", 11) == 0)
+		reason += 11;
 	buf_printf(b, "%s, ", lst_state_name(l->m.state));
 	if (!d.connected)
 		buf_printf(b, "%s: NATS connection down", health);
-	else if (strncmp(l->m.reason, health, hl) == 0 &&
-		 l->m.reason[hl] == ':')
-		buf_printf(b, "%s", l->m.reason); /* "pending: no responders" */
-	else if (l->m.reason[0])
-		buf_printf(b, "%s: %s", health, l->m.reason);
+	else if (strncmp(reason, health, hl) == 0 && reason[hl] == ':')
+		buf_printf(b, "%s", reason); /* "pending: no responders" */
+	else if (reason[0])
+		buf_printf(b, "%s: %s", health, reason);
 	else
 		buf_printf(b, "%s", health);
 }

@@ -184,7 +184,7 @@ int main(int argc, char **argv, char **envp)
 	log_init("natsvisord", verbose);
 	/* The spawn slots first, while descriptor numbers are low. */
 	if (spawn_init() < 0) {
-		fprintf(stderr, "natsvisord: /dev/null: %s\n", strerror(errno));
+		log_fatalx("/dev/null: %s", strerror(errno));
 		return 1;
 	}
 	struct nv_errors errs = { 0 };
@@ -204,13 +204,12 @@ int main(int argc, char **argv, char **envp)
 		pfh = pidfile_open(pidpath, 0644, &other);
 		if (pfh == NULL) {
 			if (errno == EEXIST)
-				fprintf(stderr,
-					"natsvisord: already running (pid %d, "
-					"pidfile %s)\n",
-					(int)other, pidpath);
+				log_fatalx("already running (pid %d, pidfile "
+					   "%s)",
+					   (int)other, pidpath);
 			else
-				fprintf(stderr, "natsvisord: pidfile %s: %s\n",
-					pidpath, strerror(errno));
+				log_fatalx("pidfile %s: %s", pidpath,
+					   strerror(errno));
 			config_free(cfg);
 			return 1;
 		}

@@ -83,7 +83,7 @@ assert_eq "$bg" "$sid" "the daemon leads its own session"
 # daemon on it refuses to start, naming the first.
 assert_eq "$bg" "$(od -An -c "$NV_DIR/nv.pid" | tr -d ' \n')" "pidfile contents"
 assert_exit 1 timeout 10 "$NV_DAEMON" -c "$NV_DIR/nv.ini" --pidfile "$NV_DIR/nv.pid"
-[[ $NV_OUT == *"already running (pid $bg, pidfile $NV_DIR/nv.pid)"* ]] ||
+[[ $NV_OUT == *"natsvisord: fatal: already running (pid $bg, pidfile $NV_DIR/nv.pid)"* ]] ||
 	fail "a second daemon on the pidfile: $NV_OUT"
 pid_alive "$bg" || fail "the second daemon disturbed the first"
 daemon_stop

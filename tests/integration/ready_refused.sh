@@ -65,7 +65,7 @@ assert_eq running "$(listener_state refused)" "refused is alive (not restarted)"
 
 # Never ready, however long we look; wait-ready names it with the reason.
 assert_exit 1 nvctl wait-ready --timeout 3s refused
-grep -q '^refused: running, not-ready: not ready: subscription refused: ' <<<"$NV_OUT" ||
+grep -q '^refused: running, not-ready: subscription refused: ' <<<"$NV_OUT" ||
 	fail "wait-ready does not name refused's reason"
 assert_exit 1 nvctl is-ready refused
 assert_eq 0 "$(listener_field refused restarts)" "refused's restarts"

@@ -32,9 +32,9 @@ assert_eq "not ready: does not hold subject n.>" "$(listener_field narrow reason
 assert_eq running "$(listener_state partial)" "partial's state"
 
 assert_exit 1 nvctl wait-ready --timeout 1s partial narrow wild
-grep -qx 'partial: running, not-ready: not ready: does not hold subject s.b' <<<"$NV_OUT" ||
+grep -qx 'partial: running, not-ready: does not hold subject s.b' <<<"$NV_OUT" ||
 	fail "wait-ready does not give partial's reason"
-grep -qx 'narrow: running, not-ready: not ready: does not hold subject n.>' <<<"$NV_OUT" ||
+grep -qx 'narrow: running, not-ready: does not hold subject n.>' <<<"$NV_OUT" ||
 	fail "wait-ready does not give narrow's reason"
 grep -q '^wild' <<<"$NV_OUT" && fail "wait-ready names wild"
 assert_exit 0 nvctl status partial
@@ -42,7 +42,7 @@ grep -q 'does not hold subject s.b' <<<"$NV_OUT" || fail "status does not show t
 
 # A gated publish waits for a not-ready listener: it times out, saying why.
 assert_exit 1 nvctl publish --timeout 1s s.a "to partial"
-grep -q 'partial: running, not-ready: not ready: does not hold subject s.b' <<<"$NV_OUT" ||
+grep -q 'partial: running, not-ready: does not hold subject s.b' <<<"$NV_OUT" ||
 	fail "publish does not say why"
 assert_exit 0 nvctl publish w.two "to wild"
 wait_until 5 grep -q '^wild: .*to wild' "$NV_DIR/natsvisord.log" ||
