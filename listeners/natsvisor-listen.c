@@ -942,13 +942,20 @@ listen_session(void *arg)
 	    getenv("NATS_URL") : LISTEN_DEFAULT_URL, q, sizeof q)));
 	/*
 	 * One plain attempt first, so that a rejection (credentials, TLS)
-	 * is reported and ends the process; only "no server" switches to
-	 * retrying for ever.
+	 * is reported and ends the process; "no server" switches to
+	 * retrying for ever, and a server that accepts the connection but
+	 * does not answer (stalled, overloaded) is tried again and again,
+	 * each attempt bounded by the connect timeout.
 	 */
 	s = natsOptions_SetRetryOnFailedConnect(listen_nopts, false, NULL,
 	    NULL);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&nc, listen_nopts);
+	for (i = 0; s == NATS_TIMEOUT && !listen_is_stopping(); i++) {
+		if (i == 0)
+			listen_log("the server does not answer yet: waiting");
+		s = natsConnection_Connect(&nc, listen_nopts);
+	}
 	if (s == NATS_NO_SERVER && !listen_is_stopping()) {
 		listen_log("no server answers yet: waiting for one");
 		s = natsOptions_SetRetryOnFailedConnect(listen_nopts, true,
