@@ -418,6 +418,33 @@ nats_restart() {
 	nats_start_port "$port" "$name"
 }
 
+# nats_users_conf SUP_PASSWORD [SUP_PERMISSIONS]: write $NV_DIR/server.conf
+# (for nats_start nats -c) with two users: sup, the daemon's, with
+# SUP_PASSWORD and the permissions block body SUP_PERMISSIONS, and lsn
+# (password lp) for listeners.
+nats_users_conf() {
+	local perm=
+	[[ -z ${2:-} ]] || perm=", permissions: {$2}"
+	cat >"$NV_DIR/server.conf" <<-EOT
+	authorization {
+	  users = [
+	    {user: sup, password: "$1"$perm}
+	    {user: lsn, password: "lp"}
+	  ]
+	}
+	EOT
+}
+
+# nats_reload: server "nats" reads its configuration again (SIGHUP); wait
+# until its log says so.
+nats_reload() {
+	local n
+	_nv_reloads() { grep -c 'Reloaded server configuration' "$NV_DIR/nats.log"; }
+	n=$(_nv_reloads)
+	kill -HUP "${NV_NATS_PID[nats]}"
+	wait_until 5 eval '(($(_nv_reloads) > n))' || fail "the server did not reload"
+}
+
 # free_port: print a loopback TCP port that no socket uses now, chosen
 # below the kernel's ephemeral range (so outgoing connections never take
 # it).  It may still be taken before it is bound: prefer `-p -1`.

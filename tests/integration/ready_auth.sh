@@ -9,32 +9,17 @@
 . "$(dirname "$0")/lib.sh"
 nv_setup
 
-# server_conf PASSWORD: the server's users, sup (the daemon) with PASSWORD.
-server_conf() {
-	cat >"$NV_DIR/server.conf" <<-EOT
-	authorization {
-	  users = [
-	    {user: sup, password: "$1"}
-	    {user: lsn, password: "lp"}
-	  ]
-	}
-	EOT
-}
-reloads() { grep -c 'Reloaded server configuration' "$NV_DIR/nats.log"; }
-# server_reload PASSWORD: rewrite the config and wait for the reload.
+# server_reload PASSWORD: the server takes sup's new PASSWORD.
 server_reload() {
-	local n
-	n=$(reloads)
-	server_conf "$1"
-	kill -HUP "$NATS_PID"
-	wait_until 5 eval '(($(reloads) > n))' || fail "the server did not reload"
+	nats_users_conf "$1"
+	nats_reload
 }
 auth_errors() { grep -c 'authentication error' "$NV_DIR/nats.log"; }
 warnings() { grep -c 'NATS: authentication failed' "$NV_DIR/natsvisord.log"; }
 status_down() { nvctl status 2>/dev/null | grep -q '^NATS: disconnected (retrying)'; }
 status_up() { nvctl status >/dev/null 2>&1 && ! status_down; }
 
-server_conf s3cret
+nats_users_conf s3cret
 nats_start nats -c "$NV_DIR/server.conf"
 nv_write_config "$NV_DIR/nv.ini" - <<EOT
 nats_user = sup

@@ -8,14 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 nv_setup
 
-cat >"$NV_DIR/server.conf" <<EOT
-authorization {
-  users = [
-    {user: sup, password: "s3cret", permissions: {subscribe: {deny: ["cr.>"]}}}
-    {user: lsn, password: "lp"}
-  ]
-}
-EOT
+nats_users_conf s3cret 'subscribe: {deny: ["cr.>"]}'
 nats_start nats -c "$NV_DIR/server.conf"
 plain=$NATS_URL
 NATS_URL=nats://sup:s3cret@127.0.0.1:$NATS_PORT nv_write_config "$NV_DIR/nv.ini" - <<EOT

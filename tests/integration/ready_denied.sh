@@ -8,18 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 nv_setup
 
-# server_conf PERMISSIONS: sup (the daemon) with PERMISSIONS.
-server_conf() {
-	cat >"$NV_DIR/server.conf" <<-EOT
-	authorization {
-	  users = [
-	    {user: sup, password: "s3cret", permissions: {$1}}
-	    {user: lsn, password: "lp"}
-	  ]
-	}
-	EOT
-}
-server_conf 'publish: {deny: ["denied.>"]}'
+nats_users_conf s3cret 'publish: {deny: ["denied.>"]}'
 nats_start nats -c "$NV_DIR/server.conf"
 nv_write_config "$NV_DIR/nv.ini" - <<EOT
 nats_user = sup
@@ -95,11 +84,8 @@ wait_until 15 burst_done ||
 burst_check
 
 # A reload allows denied.>: the earlier violation is stale, not a refusal.
-n=$(grep -c 'Reloaded server configuration' "$NV_DIR/nats.log")
-server_conf 'publish: {allow: [">"]}'
-kill -HUP "$NATS_PID"
-wait_until 5 eval '(($(grep -c "Reloaded server configuration" "$NV_DIR/nats.log") > n))' ||
-	fail "the server did not reload"
+nats_users_conf s3cret 'publish: {allow: [">"]}'
+nats_reload
 assert_exit 0 nvctl publish --timeout "$(nv_scale 3)s" denied.x "allowed now"
 wait_until 5 landed "allowed now" || fail "denied.x did not land once allowed"
 assert_exit 0 nvctl publish --confirm --timeout "$(nv_scale 5)s" denied.x "confirmed now"
