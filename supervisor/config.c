@@ -749,7 +749,7 @@ static int config_set(const struct config_key *k, void *base,
 		if (list_split(val, &v, &err) < 0)
 			break;
 		for (size_t i = 0; v[i]; i++) {
-			const char *it = v[i], *eq;
+			const char *it = v[i], *eq = NULL;
 			if (k->type == CT_SUBJECTS && !subject_valid(it, true))
 				err = "invalid subject";
 			else if (k->type == CT_NAMES && config_name_problem(it))
@@ -765,6 +765,13 @@ static int config_set(const struct config_key *k, void *base,
 				if (k->type == CT_URLS)
 					it = url_redact(it, shown,
 							sizeof(shown));
+				else if (k->type == CT_ENV && eq) {
+					/* the name is wrong; the value may
+					 * be a secret */
+					snprintf(shown, sizeof(shown),
+						 "%.*s=***", (int)(eq - it), it);
+					it = shown;
+				}
 				if (asprintf(&more, "%s%s%s '%s'%s",
 					     bad ? bad : "", bad ? "; " : "",
 					     err, it,
@@ -803,6 +810,26 @@ static int config_set(const struct config_key *k, void *base,
 				     "") < 0)
 				*msg = NULL;
 			free(bad);
+			if (k->type == CT_NAMES && !config_oom) {
+				/* The good names are still resolved (unknown
+				 * listeners, cycles): their errors too. */
+				size_t j = 0;
+				for (size_t i = 0; v[i]; i++) {
+					if (config_name_problem(v[i]))
+						free(v[i]);
+					else
+						v[j++] = v[i];
+				}
+				v[j] = NULL;
+				if (j == 0) {
+					argv_free(v);
+					v = NULL;
+				}
+				config_set_vec((char ***)f,
+					       (size_t *)((char *)base + k->off2),
+					       v);
+				return -1;
+			}
 			argv_free(v);
 			return -1;
 		}

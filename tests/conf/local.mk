@@ -129,6 +129,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/r05-garbage.ini \
 	tests/conf/bad/r08-baduser.err \
 	tests/conf/bad/r08-baduser.ini \
+	tests/conf/bad/requires-bad-unknown.err \
+	tests/conf/bad/requires-bad-unknown.ini \
 	tests/conf/bad/requires-cycle.err \
 	tests/conf/bad/requires-cycle.ini \
 	tests/conf/bad/requires-missing.err \
