@@ -49,6 +49,10 @@ struct lsn {
 	bool hello_heard;            /* this incarnation's one hello came */
 	bool miss_pending;           /* a ping timed out: counted once the
 					server is known to answer (probe) */
+	bool miss_confirming;        /* ... and the ping sent then is out:
+					the miss counts if it times out too */
+	bool deadline_pending;       /* ready_timeout passed: acted on once
+					the server is known to answer */
 	char ping_subject[256];
 	char reply_reason[128];      /* "subjects" mismatch or not-ready reason */
 	/* Counters of the latest pong, -1 when it had none: */

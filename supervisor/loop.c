@@ -182,6 +182,8 @@ static struct lsn *lsn_of_id(uint64_t id)
 
 static void ping_on_timer(uv_timer_t *t);
 static void ping_schedule(struct lsn *l);
+static void ping_send(struct lsn *l);
+static void deadline_on_timer(uv_timer_t *t);
 
 /* The server probe.  A ping that times out proves nothing if the NATS
  * server itself has stopped answering (stalled, paused, overloaded) while
@@ -213,6 +215,30 @@ static void server_heard(void)
 	d.server_silent = false;
 }
 
+/* ready_timeout of starting L has passed; SURE: the server answers
+ * promptly now.  Then the listener is stopped as usual, unless the server
+ * came back from a silence since it was spawned: it gets ready_timeout
+ * from then.  Else (the server is stalled) the deadline moves on by
+ * ready_timeout: a stalled server restarts no listener. */
+static void deadline_verdict(struct lsn *l, bool sure)
+{
+	uint64_t now = now_ms(), rt = l->conf->ready_timeout_ms;
+
+	if (l->m.state != LST_STARTING || l->m.deadline == 0 ||
+	    now < l->m.deadline)
+		return; /* (the connection went down and up meanwhile) */
+	if (sure && (server_back < l->m.spawned_at ||
+		     server_back + rt <= now)) {
+		lsn_event(l, EV_DEADLINE, NULL);
+		return;
+	}
+	l->m.deadline = sure ? server_back + rt : now + rt;
+	log_debug("%s: ready_timeout deferred: the NATS server %s",
+		  l->conf->name, sure ? "answers again" : "does not answer");
+	uv_timer_start(&l->deadline_timer, deadline_on_timer,
+		       l->m.deadline - now, 0);
+}
+
 static void probe_verdict(bool server_answers)
 {
 	unsigned dropped = 0;
@@ -227,12 +253,28 @@ static void probe_verdict(bool server_answers)
 	if (server_answers)
 		server_heard();
 	d.server_silent = !server_answers;
+	bool sure = server_answers && prompt;
 	for (size_t i = 0; i < d.nls; i++) {
 		struct lsn *l = d.ls[i];
+		if (l->deadline_pending) {
+			l->deadline_pending = false;
+			deadline_verdict(l, sure);
+		}
 		if (!l->miss_pending)
 			continue;
 		l->miss_pending = false;
-		if (server_answers && prompt && l->ping_sent > server_back) {
+		if (sure && l->ping_sent > server_back) {
+			if (l->m.state == LST_RUNNING && !l->miss_confirming &&
+			    l->m.misses + 1 >= l->conf->health_failures) {
+				/* The miss that would stop the listener.  The
+				 * server answers now, but it may have held
+				 * that ping a while (a short stall): the miss
+				 * counts if a ping sent now times out too. */
+				l->miss_confirming = true;
+				ping_send(l);
+				continue;
+			}
+			l->miss_confirming = false;
 			if (l->m.state == LST_RUNNING) {
 				struct lst_event_data ev = { 0 };
 				lsn_event(l, EV_MISS, &ev);
@@ -240,6 +282,7 @@ static void probe_verdict(bool server_answers)
 		} else {
 			dropped++;
 			l->miss_counted = 0; /* the next miss may count */
+			l->miss_confirming = false;
 		}
 		ping_schedule(l);
 	}
@@ -279,8 +322,11 @@ static void probe_reset(void)
 	probe_id = 0;
 	d.server_silent = false;
 	uv_timer_stop(&probe_timer);
-	for (size_t i = 0; i < d.nls; i++)
-		d.ls[i]->miss_pending = false;
+	for (size_t i = 0; i < d.nls; i++) {
+		struct lsn *l = d.ls[i];
+		l->miss_pending = l->miss_confirming = false;
+		l->deadline_pending = false;
+	}
 }
 
 static void ping_send(struct lsn *l)
@@ -361,7 +407,7 @@ static void ping_on_timer(uv_timer_t *t)
 	if (l->ping_id != 0) {
 		struct lst_event_data ev = { .no_responders = false };
 		l->ping_id = 0;
-		if (!miss_counts(l)) {
+		if (!l->miss_confirming && !miss_counts(l)) {
 			ping_schedule(l);
 			if (cmd_wants_pongs())
 				daemon_mark_dirty(); /* a held publish re-pings */
@@ -553,6 +599,7 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 	} else {
 		bool ready;
 		l->miss_counted = 0; /* the next miss starts a new count */
+		l->miss_confirming = false;
 		reply_parse(l, data, len, &ready);
 		l->pong_ping_ns = l->ping_sent_ns;
 		struct lst_event_data ev = { .ready = ready,
@@ -875,7 +922,8 @@ static void lsn_spawn(struct lsn *l)
 	if (!l->is_server) {
 		l->hello_id = ping_id_new(l);
 		l->hello_seen = l->hello_heard = false;
-		l->miss_pending = false;
+		l->miss_pending = l->miss_confirming = false;
+		l->deadline_pending = false;
 	}
 	j.env = env_build(l, &j.owned, &j.nowned);
 	j.path = spawn_resolve(c->argv[0], j.env);
@@ -967,7 +1015,16 @@ int lsn_signal(struct lsn *l, int sig)
 
 static void deadline_on_timer(uv_timer_t *t)
 {
-	lsn_event(t->data, EV_DEADLINE, NULL);
+	struct lsn *l = t->data;
+	/* ready_timeout: not while the server may be what holds the reply
+	 * (see probe_start). */
+	if (l->m.state == LST_STARTING && d.connected && !l->is_server &&
+	    l->m.deadline != 0 && now_ms() >= l->m.deadline) {
+		l->deadline_pending = true;
+		probe_start();
+		return;
+	}
+	lsn_event(l, EV_DEADLINE, NULL);
 }
 
 static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,

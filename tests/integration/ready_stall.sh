@@ -5,7 +5,10 @@
 # probe.  While the server is stopped the daemon says it does not answer
 # and counts nothing; after SIGCONT the listener is ready again, same
 # pid, no restart, and none of the pings sent during the stall counts
-# (with health_failures = 1, one would restart it).  The other side, a listener that is stuck while the
+# (with health_failures = 1, one would restart it).  Short stalls (150 ms,
+# longer than health_timeout, shorter than the probe's 100 ms budget plus
+# a ping) restart nothing either, nor does ready_timeout passing while the
+# server is stopped.  The other side, a listener that is stuck while the
 # server answers, is still killed (ready_health.sh, R14).
 . "$(dirname "$0")/lib.sh"
 nv_setup
@@ -18,6 +21,17 @@ subjects = st.calm
 health_interval = 300ms
 health_timeout = 200ms
 health_failures = 1
+[listener:quick]
+command  = $NV_LISTEN --subject st.quick --stdout
+subjects = st.quick
+health_interval = 200ms
+health_timeout = 100ms
+health_failures = 1
+[listener:late]
+command   = $NV_LISTEN --subject st.late --stdout
+subjects  = st.late
+autostart = no
+ready_timeout = 1s
 EOT
 nv_daemon_start "$NV_DIR/nv.ini" -v
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s"
@@ -63,5 +77,34 @@ counted='missed [0-9]+ pings? \(|consecutive missed'
 	fail "a ping sent during the stall was counted: $(grep -E "$counted" "$log")"
 assert_eq "$pid" "$(listener_pid calm)" "calm's pid once the server is back"
 assert_eq 0 "$(listener_field calm restarts)" "restarts of calm once the server is back"
+
+# Short stalls, each followed by a pong of quick's sent after it.
+qpid=$(listener_pid quick)
+quick_pong_since() {
+	local ago
+	ago=$(listener_field quick last_pong_ms_ago) && [[ $ago != null ]] &&
+		((ago * 1000 < $(_nv_now_us) - t_cont))
+}
+for _ in 1 2 3 4 5 6 7 8; do
+	kill -STOP "$NATS_PID"
+	sleep 0.15 # the stall itself, not a wait for anything
+	kill -CONT "$NATS_PID"
+	t_cont=$(_nv_now_us)
+	wait_until 10 quick_pong_since || fail "no pong of quick after a short stall"
+done
+assert_eq "$qpid" "$(listener_pid quick)" "quick's pid after short stalls"
+assert_eq 0 "$(listener_field quick restarts)" "restarts of quick after short stalls"
+assert_eq 0 "$(listener_field calm restarts)" "restarts of calm after short stalls"
+
+# ready_timeout (1 s) passes twice while the server is stopped: late is
+# not restarted, and is ready once the server is back.
+kill -STOP "$NATS_PID"
+nvctl start late >/dev/null 2>&1 &
+nv_track "$!" "start late"
+deferred() { (($(grep -c 'late: ready_timeout deferred' "$log") >= 2)); }
+wait_until 10 deferred || { kill -CONT "$NATS_PID"; fail "ready_timeout of late not deferred"; }
+kill -CONT "$NATS_PID"
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 15)s" late
+assert_eq 0 "$(listener_field late restarts)" "restarts of late"
 nv_daemon_stop
 pass "a stalled server: misses not counted, no restart, ready again"
