@@ -114,6 +114,7 @@ void lsn_ping_now(struct lsn *l);
 void lsn_ping_soon(struct lsn *l);
 bool lsn_fresh(const struct lsn *l, uint64_t since_ns);
 void daemon_mark_dirty(void);
+void daemon_reserve_fds(size_t nlisteners);
 void daemon_shutdown(int code, const char *why);
 int daemon_reload(char **report);
 struct lsn *lsn_find(const char *name);

@@ -80,6 +80,14 @@ uint64_t now_ms(void)
 static void on_idle(uv_idle_t *h);
 static bool errpipe_check(struct lsn *l);
 
+/* Room in the descriptor table for NLISTENERS listeners (spawn.h says
+ * why): three descriptors each (its output pipes and, until it has
+ * exec'd, its error pipe), one more for slack, and the daemon's own. */
+void daemon_reserve_fds(size_t nlisteners)
+{
+	spawn_reserve_fds(64 + 4 * (nlisteners + 1));
+}
+
 void daemon_mark_dirty(void)
 {
 	if (!d.dirty) {
@@ -1803,6 +1811,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	struct rlimit raised = d.orig_nofile;
 	raised.rlim_cur = raised.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &raised);
+	daemon_reserve_fds(cfg->nlisteners); /* before nats.c's threads */
 
 	/* Orphans of our listeners come back to us, to be reaped and, at
 	 * shutdown, killed. */

@@ -97,6 +97,8 @@ int daemon_reload(char **report)
 		return -1;
 	}
 	errors_clear(&errs);
+	/* (those being removed hold theirs until they are gone) */
+	daemon_reserve_fds(cfg->nlisteners + d.nls);
 
 	/* Build the new listener list in the new file's order. */
 	struct lsn **ls = calloc(cfg->nlisteners + d.nls + 1, sizeof(*ls));

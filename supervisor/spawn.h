@@ -68,6 +68,13 @@ int spawn_start(const struct spawn_req *req, struct spawn_child *child);
  * -1 with errno if /dev/null cannot be opened or duplicated. */
 int spawn_init(void);
 
+/* Grow the descriptor table now to hold at least N descriptors (bounded
+ * by RLIMIT_NOFILE), instead of doubling it as they are opened: once the
+ * table is shared (threads, and the children made with CLONE_FILES),
+ * every growth waits for an RCU grace period in the kernel.  Best called
+ * before other threads exist; harmless at any time. */
+void spawn_reserve_fds(size_t n);
+
 /* Start N children at once: the same as spawn_start() for each REQS[i]
  * into CHILDREN[i], with ERRS[i] 0 or the errno of a failure, but spread
  * over the calling thread and helper threads (one per further CPU, up to

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -533,6 +534,39 @@ static void test_batch(void)
 	CHECK_INT(fd_count(), before);
 }
 
+/* FDSize in /proc/self/status: the size of the descriptor table. */
+static long fd_table_size(void)
+{
+	char line[128];
+	long n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "FDSize: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* spawn_reserve_fds: the table holds N descriptors at once (bounded by
+ * RLIMIT_NOFILE), and no descriptor is left open. */
+static void test_reserve(void)
+{
+	struct rlimit rl;
+	long want = 3000;
+	int before = fd_count();
+
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	if (rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < want)
+		want = (long)rl.rlim_cur;
+	CHECK(fd_table_size() < want);
+	spawn_reserve_fds((size_t)want);
+	CHECK(fd_table_size() >= want);
+	CHECK_INT(fd_count(), before);
+}
+
 int main(void)
 {
 	alarm(120); /* a hung child fails the test instead of hanging it */
@@ -549,6 +583,7 @@ int main(void)
 	test_creds();
 	test_many();
 	test_batch();
+	test_reserve();
 	rmdir(tmpdir);
 	return t_done("test_spawn");
 }
