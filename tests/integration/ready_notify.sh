@@ -12,19 +12,29 @@ nv_setup
 nats_start
 
 # The receiver: one line per datagram, "MS TEXT" (MS: milliseconds since
-# it started; newlines inside a datagram become '|').
+# it started, when the kernel queued the datagram (SO_TIMESTAMPNS), so
+# that a receiver slow to be scheduled under load does not make gaps of
+# its own; newlines inside a datagram become '|').
 cat >"$NV_DIR/notify-recv.py" <<'PY'
-import socket, sys, time
+import socket, struct, sys, time
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 addr, out = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind("\0" + addr[1:] if addr.startswith("@") else addr)
-t0 = time.monotonic()
+s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+t0 = time.time()
 with open(out, "a", buffering=1) as f:
     print("bound", file=sys.stderr, flush=True)
     while True:
-        data = s.recv(65536).decode("utf-8", "replace")
-        ms = int((time.monotonic() - t0) * 1000)
-        f.write("%d %s\n" % (ms, data.replace("\n", "|")))
+        data, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(16))
+        ts = time.time()
+        for level, kind, value in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", value[:16])
+                ts = sec + nsec / 1e9
+        ms = int((ts - t0) * 1000)
+        text = data.decode("utf-8", "replace")
+        f.write("%d %s\n" % (ms, text.replace("\n", "|")))
 PY
 SOCK=$NV_DIR/notify.sock
 GOT=$NV_DIR/notify.txt
