@@ -13,7 +13,6 @@
  */
 #include "ctlnats.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -22,10 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <nats/nats.h>
-
 #include "ctlproto.h"
 #include "parse.h"
+
+#ifndef NV_STATIC_CTL
+/* (A static natsvisorctl, perhaps built on another C library, needs
+ * neither the header nor the loader: it execs natsvisorctl-nats.) */
+#include <dlfcn.h>
+#include <nats/nats.h>
 
 /* The nats.c functions used, resolved at run time. */
 static struct {
@@ -95,13 +98,6 @@ static int ctlnats_load(void)
 #undef SYM
 	};
 
-#ifdef NV_STATIC_CTL
-	/* Not reached: main() hands --nats to natsvisorctl-nats. */
-	fprintf(stderr, "natsvisorctl: a static program cannot load %s\n",
-		CTLNATS_SONAME);
-	(void)syms;
-	return -1;
-#else
 	lib.h = dlopen(CTLNATS_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (lib.h == NULL) {
 		fprintf(stderr, "natsvisorctl: --nats needs the NATS C client "
@@ -121,8 +117,8 @@ static int ctlnats_load(void)
 		memcpy((char *)&lib + syms[i].off, &p, sizeof p);
 	}
 	return 0;
-#endif
 }
+#endif /* !NV_STATIC_CTL */
 
 #ifdef NV_STATIC_CTL
 int ctlnats_exec(char **argv)
@@ -218,6 +214,7 @@ void ctlnats_default_instance(char *buf, size_t len)
 	snprintf(buf, len, "%s", host);
 }
 
+#ifndef NV_STATIC_CTL
 /* Write all of BUF to FD, ignoring errors (a closed pipe). */
 static void ctlnats_write(int fd, const char *buf, size_t len)
 {
@@ -390,3 +387,4 @@ out:
 	lib.close_wait(2000);
 	return code;
 }
+#endif /* !NV_STATIC_CTL */

@@ -33,6 +33,7 @@ int ctlnats_urls(const char *list, char ***urls);
  * token as "***@host:4222"): messages must not show credentials. */
 void ctlnats_print_urls(FILE *f, char **urls);
 
+#ifndef NV_STATIC_CTL
 /* Send the request frame REQ to natsvisord INSTANCE through the NATS
  * servers URLS, tried in this order (credentials in a URL, or
  * $NATS_CREDS, $NATS_USER and $NATS_PASSWORD, $NATS_TOKEN), on the
@@ -44,8 +45,7 @@ void ctlnats_print_urls(FILE *f, char **urls);
 int ctlnats_roundtrip(char **urls, const char *instance, bool control,
 		      const char *publish, const char *req, size_t reqlen,
 		      uint64_t timeout_ms);
-
-#ifdef NV_STATIC_CTL
+#else
 /* Run natsvisorctl-nats with ARGV: the one in this program's directory,
  * else DIR/../libexec/natsvisor/natsvisorctl-nats, else CTLNATS_HELPER.
  * Returns only on failure, with the exit status 1, after naming every

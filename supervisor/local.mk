@@ -39,9 +39,20 @@ CTL_SOURCES = supervisor/natsvisorctl.c \
 CTL_CFLAGS = $(AM_CFLAGS) $(NATS_CFLAGS)
 CTL_LDADD = supervisor/libnvpure.a $(INIH_LIBS) $(BSD_LIBS) -ldl
 bin_PROGRAMS += supervisor/natsvisorctl
+if MUSL_CTL
+# On musl (configure says when): the pure modules it uses are compiled
+# into it again with musl's headers, and nothing built on glibc is linked.
+supervisor_natsvisorctl_SOURCES = $(CTL_SOURCES) \
+	supervisor/ctlproto.c supervisor/parse.c supervisor/buf.c \
+	supervisor/subject.c
+# (-specs is in CFLAGS, which the link line has too)
+supervisor_natsvisorctl_CFLAGS = $(AM_CFLAGS) -specs=$(MUSL_SPECS)
+supervisor_natsvisorctl_LDADD =
+else
 supervisor_natsvisorctl_SOURCES = $(CTL_SOURCES)
 supervisor_natsvisorctl_CFLAGS = $(CTL_CFLAGS)
 supervisor_natsvisorctl_LDADD = $(CTL_LDADD)
+endif
 if STATIC_CTL
 # Static (configure's default): no dynamic loader at start-up.  A static
 # program cannot dlopen nats.c: for --nats it runs natsvisorctl-nats, the

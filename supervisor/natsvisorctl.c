@@ -457,6 +457,7 @@ static int nats_target(const char *list, const char *instance,
 	return n == 0 ? CTL_USAGE : CTL_NO;
 }
 
+#ifndef NV_STATIC_CTL
 /* --nats: send the request REQ to the daemon's NATS subjects.  Commands
  * that change nothing go to natsvisor.ID.request, the others to
  * natsvisor.ID.control.  The reply may take as long as the command's
@@ -493,6 +494,7 @@ static int nats_request(char **urls, const char *id,
 				 cmd->verb == CTL_PUBLISH ? cmd->subject : NULL,
 				 req, reqlen, timeout);
 }
+#endif
 
 int main(int argc, char **argv)
 {
@@ -612,9 +614,12 @@ int main(int argc, char **argv)
 		free(body); /* the request holds a copy */
 		body = NULL;
 	}
+#ifndef NV_STATIC_CTL
 	if (opt_nats)
 		rc = nats_request(urls, id, &cmd, req, reqlen);
-	else if ((rc = socket_path(opt_s, opt_c, path, sizeof path)) == 0)
+	else
+#endif
+	if ((rc = socket_path(opt_s, opt_c, path, sizeof path)) == 0)
 		rc = socket_roundtrip(path, req, reqlen);
 done:
 	if (body != cmd.data)

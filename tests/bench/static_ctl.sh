@@ -8,7 +8,8 @@
 # exit 2 for a usage error (checked before the helper runs).  Built with
 # --disable-static-ctl (or the sanitizers) natsvisorctl is dynamic instead.
 # Whichever program does --nats must load no library but libc (nats.c only
-# through dlopen).
+# through dlopen).  Where configure found musl, the static one is built on
+# musl, with nothing of glibc's in it.
 . "$top_srcdir/tests/integration/lib.sh"
 
 # needs FILE: the shared libraries FILE needs, each followed by a space.
@@ -21,6 +22,13 @@ nv_setup
 nats_dynamic=$NV_CTL
 if ! readelf -l "$NV_CTL" 2>/dev/null | grep -q 'program interpreter'; then
 	nv_log "natsvisorctl is static"
+	if [[ -n ${NV_MUSL_SPECS:-} ]]; then
+		# configure found musl: nothing of glibc's is linked in (a
+		# glibc program carries its ABI note).
+		readelf -S "$NV_CTL" | grep -q '\.note\.ABI-tag' &&
+			fail "natsvisorctl was to be built on musl: it has glibc's ABI note"
+		nv_log "natsvisorctl is built on musl"
+	fi
 	nats_dynamic=$top_builddir/supervisor/natsvisorctl-nats
 	[[ -x $nats_dynamic ]] || fail "natsvisorctl-nats is not built"
 	nats_start
