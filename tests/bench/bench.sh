@@ -87,6 +87,9 @@ source "$top_srcdir/tests/integration/lib.sh"
 source "$bench_src/peers.sh"
 
 BENCH_CHILD=$(realpath "$top_builddir/tests/bench/bench-child")
+BENCH_CHILD_MUSL=$top_builddir/tests/bench/bench-child-musl
+[[ -x $BENCH_CHILD_MUSL ]] && BENCH_CHILD_MUSL=$(realpath "$BENCH_CHILD_MUSL") ||
+	BENCH_CHILD_MUSL=
 BENCH_LISTEN=$(realpath "$top_builddir/tests/bench/bench-listen")
 BENCH_RAW=$(realpath "$top_builddir/tests/bench/bench-rawlisten")
 NVBENCH=$(realpath "$top_builddir/tests/bench/nvbench")
@@ -359,6 +362,43 @@ for p in "${PEERS[@]}"; do
 	n=$(awk -v p="$p" '$1 == p && $2 == "timeout"' "$W/kills-peers.txt" | wc -l)
 	((n == 0)) || rec restart.timeouts "$p" "$n"
 done
+
+# The same restarts of a child on musl (built where configure found
+# musl): glibc's start-up in the child, the same for every system, is
+# most of a restart here; without it, what the supervisors add shows.
+if [[ -n $BENCH_CHILD_MUSL ]]; then
+	say "restart: the child on musl: floor, natsvisor, peers"
+	mkdir -p "$W/floor-musl"
+	"$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-musl" -- "$BENCH_CHILD_MUSL" >"$W/floor-musl.txt"
+	awk '{ print $NF }' "$W/floor-musl.txt" | rec_dist floor.restart_m natsvisor
+	nv_conf "$W/nvM.ini" "$W/nvM.sock" < <(nv_listeners "$W/nvM" 1 "$BENCH_CHILD_MUSL" \
+		'backoff_initial = 0' 'ready_timeout = 1h')
+	launch nvM "$W/nvM" 1 "" -- "$NV_DAEMON" -c "$W/nvM.ini"
+	"$NVBENCH" kills -r "$KILLS" -a 20 "nv:$W/nvM/s0000" >"$W/kills-nvM.txt"
+	awk '$1 == "nv" && $2 != "timeout" { print $2 }' "$W/kills-nvM.txt" |
+		rec_dist restart.run_m natsvisor
+	nv_stop "$LPID"
+	glibc_child=$BENCH_CHILD BENCH_CHILD=$BENCH_CHILD_MUSL
+	declare -A RMPID=()
+	targets=()
+	for p in "${PEERS[@]}"; do
+		peer_tree "$p" "$W/rm-$p" 1
+	done
+	sleep 2 # the trees are 2 s old at launch, as above
+	for p in "${PEERS[@]}"; do
+		mapfile -t cmd < <(peer_cmd "$p" "$W/rm-$p")
+		launch "rm-$p" "$W/rm-$p" 1 "" -- "${cmd[@]}"
+		RMPID[$p]=$LPID
+		targets+=("$p:$W/rm-$p/s0000")
+	done
+	"$NVBENCH" kills -r "$PEER_KILLS" -a 1200 "${targets[@]}" >"$W/kills-peers-m.txt"
+	for p in "${PEERS[@]}"; do
+		awk -v p="$p" '$1 == p && $2 != "timeout" { print $2 }' "$W/kills-peers-m.txt" |
+			rec_dist restart.run_m "$p"
+		peer_stop "${RMPID[$p]}" "$W/rm-$p"
+	done
+	BENCH_CHILD=$glibc_child
+fi
 
 say "control at N=1"
 RUNS=60
@@ -639,6 +679,8 @@ ROWS=(
 	"kill -9 → running, ms (min/med/p90/max)|restart.run.b0|restart.run.b0"
 	"  (floor: kill, waitpid, fork+exec → main)|floor.restart|restart.run.b0"
 	"  (floor: fork+exec → main, static child)|floor.exec|-"
+	"  the child on musl (no glibc start-up)|restart.run_m|restart.run_m"
+	"  (floor: the same, child on musl)|floor.restart_m|restart.run_m"
 	"  natsvisor: bench-listen, backoff 0|restart.runl.b0|restart.run.b0"
 	"  natsvisor: bench-rawlisten, backoff 0|restart.runr.b0|restart.run.b0"
 	"  natsvisor: bench-listen, default backoff|restart.runl.def|restart.run.b0"
