@@ -18,7 +18,10 @@
 # before kill(SIGKILL) to the new child's own stamp.  The peers and the
 # default-backoff natsvisor are killed once their child is 1.2 s old (all
 # their 1 s guards past), round robin; natsvisor's zero-backoff series 20
-# ms after each start.  Readiness uses bench-listen (nats.c + nvping)
+# ms after each start.  Where configure found musl, the restarts are
+# timed again with the same child built on musl (glibc's start-up, whose
+# cpuid calls trap to the hypervisor, is most of a restart here, and the
+# same for every system).  Readiness uses bench-listen (nats.c + nvping)
 # and bench-rawlisten (the NATS protocol by hand, static: what readiness
 # costs when the listener itself costs next to nothing).
 # Scale: start -> the latest first start, trees 2 s old, median of 3, and
