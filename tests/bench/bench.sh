@@ -34,7 +34,11 @@
 # RSS/PSS: summed over the supervisor processes.  Idle CPU: utime+stime
 # over one window shared by all systems at N=1000.  Status queries:
 # hyperfine medians, interleaved over three rounds.  "floor" rows: what a
-# bare fork/exec/waitpid loop achieves on the same machine.
+# bare fork/exec/waitpid loop achieves on the same machine; of its
+# restart, the death (kill → waitpid returns) and execve → main are what
+# no supervisor can do ahead of the kill, and their sum's ratio is the
+# least any design (even one with a process forked in advance) could
+# reach against the best peer.
 #
 # As root, missing peers are installed from Debian with apt-get (never
 # started as services: each runs by hand in a scratch directory and is
@@ -278,11 +282,25 @@ hf_run() {
 say "results: $OUT (work directory $W)"
 
 # === 0. what this machine allows at best ======================================
+# floor_restart FILE SUFFIX: a floor's restarts (kill → main), and of
+# each the part no supervisor can do ahead of the kill: the death, up to
+# waitpid's return, plus execve → main.
+floor_restart() {
+	awk '{ print $NF }' "$1" | rec_dist "floor.restart$2" natsvisor
+	awk '{ for (i = 1; i < NF; i++) if ($i == "reaped") print $(i + 1) }' "$1" |
+		rec_dist "floor.reaped$2" natsvisor
+	awk '{ for (i = 1; i < NF; i++) if ($i == "execve") print $(i + 1) }' "$1" |
+		rec_dist "floor.execve$2" natsvisor
+	awk '{ r = e = ""; for (i = 1; i < NF; i++) { if ($i == "reaped") r = $(i + 1)
+		if ($i == "execve") e = $(i + 1) }; if (r != "" && e != "") printf "%.3f\n", r + e }' "$1" |
+		rec_dist "floor.bound$2" natsvisor
+}
+
 say "floor: a bare fork/exec/waitpid loop"
 mkdir -p "$W/floor-child" "$W/floor-listen" "$W/floor-raw"
 "$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-child" -- "$BENCH_CHILD" >"$W/floor-child.txt"
 awk '{ print $3 }' "$W/floor-child.txt" | rec_dist floor.exec natsvisor
-awk '{ print $NF }' "$W/floor-child.txt" | rec_dist floor.restart natsvisor
+floor_restart "$W/floor-child.txt" ""
 NATSVISOR_PING_SUBJECT=bench.floor.ping NATSVISOR_SUBJECTS=bench.floor \
 	"$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-listen" -- "$BENCH_LISTEN" >"$W/floor-listen.txt"
 awk '{ print $3 }' "$W/floor-listen.txt" | rec_dist floor.lexec natsvisor
@@ -373,7 +391,7 @@ if [[ -n $BENCH_CHILD_MUSL ]]; then
 	say "restart: the child on musl: floor, natsvisor, peers"
 	mkdir -p "$W/floor-musl"
 	"$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-musl" -- "$BENCH_CHILD_MUSL" >"$W/floor-musl.txt"
-	awk '{ print $NF }' "$W/floor-musl.txt" | rec_dist floor.restart_m natsvisor
+	floor_restart "$W/floor-musl.txt" _m
 	nv_conf "$W/nvM.ini" "$W/nvM.sock" < <(nv_listeners "$W/nvM" 1 "$BENCH_CHILD_MUSL" \
 		'backoff_initial = 0' 'ready_timeout = 1h')
 	launch nvM "$W/nvM" 1 "" -- "$NV_DAEMON" -c "$W/nvM.ini"
@@ -682,8 +700,13 @@ ROWS=(
 	"kill -9 → running, ms (min/med/p90/max)|restart.run.b0|restart.run.b0"
 	"  (floor: kill, waitpid, fork+exec → main)|floor.restart|restart.run.b0"
 	"  (floor: fork+exec → main, static child)|floor.exec|-"
+	"  (floor: kill → reaped, the death alone)|floor.reaped|-"
+	"  (floor: execve → main alone)|floor.execve|-"
+	"  (floor: the two, what nothing can do ahead)|floor.bound|restart.run.b0"
 	"  the child on musl (no glibc start-up)|restart.run_m|restart.run_m"
 	"  (floor: the same, child on musl)|floor.restart_m|restart.run_m"
+	"  (floor: execve → main alone, musl)|floor.execve_m|-"
+	"  (floor: death + execve, musl)|floor.bound_m|restart.run_m"
 	"  natsvisor: bench-listen, backoff 0|restart.runl.b0|restart.run.b0"
 	"  natsvisor: bench-rawlisten, backoff 0|restart.runr.b0|restart.run.b0"
 	"  natsvisor: bench-listen, default backoff|restart.runl.def|restart.run.b0"

@@ -77,6 +77,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -932,7 +933,10 @@ static int cmd_chaos(int argc, char **argv)
  * ("conn", "sub": connected and subscribed, minus t_fork); then kill it
  * with SIGKILL, reap it with a blocking waitpid and fork and exec it again
  * at once ("restart": the new main() minus the kill) -- the least any
- * supervisor can do. */
+ * supervisor can do.  Of a restart: "reaped", the kill to waitpid's
+ * return (the death, and the news of it); "execve", the new child's
+ * main() minus its own stamp just before execve().  Their sum is what no
+ * supervisor can do ahead of the kill, whatever it prepares. */
 static int cmd_floor(int argc, char **argv)
 {
 	int rounds = 20, opt;
@@ -951,18 +955,24 @@ static int cmd_floor(int argc, char **argv)
 	struct target t = { .sock = NULL, .name = NULL };
 	snprintf(t.dir, sizeof t.dir, "%s", dir);
 	inotify_add_watch(ifd, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
+	/* the child's stamp before execve(), in a page it shares with us */
+	int64_t *t_execve = mmap(NULL, sizeof *t_execve, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (t_execve == MAP_FAILED)
+		die("floor: mmap: %s", strerror(errno));
 	long prev = 0;
 	for (int r = 0; r < rounds; r++) {
-		long pid, npid;
-		int64_t ts, nts;
+		long npid;
+		int64_t t_fork = 0, t_kill = 0, t_reaped = 0, nts;
 		pid_t c[2];
-		int64_t tf[2];
 		for (int k = 0; k < 2; k++) {
-			tf[k] = now_ns();
+			if (k == 0)
+				t_fork = now_ns();
 			c[k] = fork();
 			if (c[k] == 0) {
 				if (chdir(dir) < 0)
 					_exit(127);
+				*t_execve = now_ns();
 				execv(cmd[0], cmd);
 				_exit(127);
 			}
@@ -995,25 +1005,25 @@ static int cmd_floor(int argc, char **argv)
 					break;
 				sleep_ms(0.2);
 			}
-			printf("floor exec %.3f", ms(nts - tf[0]));
+			printf("floor exec %.3f", ms(nts - t_fork));
 			if (pp == c[0])
-				printf(" conn %.3f sub %.3f", ms(pc - tf[0]),
-				       ms(ps - tf[0]));
-			pid = c[0];
-			ts = now_ns();
+				printf(" conn %.3f sub %.3f", ms(pc - t_fork),
+				       ms(ps - t_fork));
+			t_kill = now_ns(); /* the restart is timed from here */
 			kill(c[0], SIGKILL);
 			waitpid(c[0], NULL, 0);
-			(void)ts;
-			tf[1] = ts; /* restart counted from the kill */
+			t_reaped = now_ns();
 		}
-		printf(" restart %.3f\n", ms(nts - tf[1]));
+		printf(" reaped %.3f execve %.3f restart %.3f\n",
+		       ms(t_reaped - t_kill), ms(nts - *t_execve),
+		       ms(nts - t_kill));
 		fflush(stdout);
 		kill(c[1], SIGKILL);
 		waitpid(c[1], NULL, 0);
 		prev = c[1];
-		(void)pid;
 	}
 	close(ifd);
+	munmap(t_execve, sizeof *t_execve);
 	return 0;
 }
 
