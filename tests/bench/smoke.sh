@@ -23,6 +23,7 @@ figure() {
 }
 for k in restart.run.b0 restart.runl.b0 restart.ready.b0 restart.ready.def \
 	restart.runr.b0 restart.readyr.b0 \
+	floor.restart floor.reaped floor.execve floor.bound \
 	control.pong_to_wait scale.spawned.10 scale.ready.10 scale.rss.10 \
 	scale.floor.10 scale.floor_cpu.10 \
 	idle.cpu.10s idle.cpu.1s pub.lat.plain pub.lat.ctl pub.lat.natsvisorctl \
@@ -30,6 +31,11 @@ for k in restart.run.b0 restart.runl.b0 restart.ready.b0 restart.ready.def \
 	chaos.lost.confirm chaos.lost.durable; do
 	figure "$k" natsvisor >/dev/null
 done
+# Of each floor restart, the death and the exec are parts: never more
+# than the whole (a check of the stamps, not of any timing).
+awk -v b="$(figure floor.bound.med natsvisor)" -v r="$(figure floor.restart.med natsvisor)" \
+	'BEGIN { exit !(b > 0 && b <= r) }' ||
+	{ echo "FAIL: floor parts ($(figure floor.bound natsvisor)) exceed the restart ($(figure floor.restart natsvisor))"; exit 1; }
 [[ -s $work/results.json ]] || { echo "FAIL: no JSON results"; exit 1; }
 grep -q '^metric' "$work/table" || { echo "FAIL: no table"; exit 1; }
 echo "PASS: bench smoke"
