@@ -762,6 +762,9 @@ static int config_set(const struct config_key *k, void *base,
 				err = "invalid entry";
 			if (err) {
 				char shown[256], *more;
+				const char *hint = k->type == CT_ENV ?
+					" (expected NAME=VALUE)" : "",
+					   *q = "'";
 				if (k->type == CT_URLS)
 					it = url_redact(it, shown,
 							sizeof(shown));
@@ -771,12 +774,23 @@ static int config_set(const struct config_key *k, void *base,
 					snprintf(shown, sizeof(shown),
 						 "%.*s=***", (int)(eq - it), it);
 					it = shown;
+				} else if (k->type == CT_ENV &&
+					   (!config_env_name_ok(it, strlen(it)) ||
+					    (i > 0 && v[i - 1][0] &&
+					     v[i - 1][strlen(v[i - 1]) - 1] == '='))) {
+					/* not a bare name: perhaps a value
+					 * (NAME= VALUE, NAME:VALUE), which
+					 * may be a secret */
+					snprintf(shown, sizeof(shown),
+						 "number %zu", i + 1);
+					it = shown;
+					q = "";
+					hint = " (expected NAME=VALUE; quote a "
+					       "value that holds spaces)";
 				}
-				if (asprintf(&more, "%s%s%s '%s'%s",
+				if (asprintf(&more, "%s%s%s %s%s%s%s",
 					     bad ? bad : "", bad ? "; " : "",
-					     err, it,
-					     k->type == CT_ENV ? " (expected NAME=VALUE)" :
-					     "") < 0)
+					     err, q, it, q, hint) < 0)
 					more = NULL;
 				free(bad);
 				if ((bad = more) == NULL) {
@@ -1077,11 +1091,24 @@ static void config_bad_value(struct config_ctx *c, const struct config_ent *e,
 		config_err(c, e->file, e->line, "%s: %s", e->key, msg + 1);
 		return;
 	}
-	if (strlen(e->val) > 80)
+	/* A value that may hold a secret is not shown (a password, a
+	 * token, an environment), or shown with its URL passwords hidden. */
+	const struct config_key *k = config_key_find(e->key, 0);
+	const char *val = e->val;
+	char shown[512];
+	if (k && (k->type == CT_ENV || strcmp(k->name, "nats_password") == 0 ||
+		  strcmp(k->name, "nats_token") == 0)) {
+		config_err(c, e->file, e->line, "%s: %s (the value is not shown)",
+			   e->key, msg ? msg : "out of memory");
+		return;
+	}
+	if (strstr(val, "://"))
+		val = url_redact(val, shown, sizeof(shown));
+	if (strlen(val) > 80)
 		config_err(c, e->file, e->line, "%s '%.60s...': %s", e->key,
-			   e->val, msg ? msg : "out of memory");
+			   val, msg ? msg : "out of memory");
 	else
-		config_err(c, e->file, e->line, "%s '%s': %s", e->key, e->val,
+		config_err(c, e->file, e->line, "%s '%s': %s", e->key, val,
 			   msg ? msg : "out of memory");
 }
 
@@ -1594,12 +1621,16 @@ static void config_entry(struct config_ctx *c, struct config_sect *s,
 }
 
 /* Strip an inline comment from the value at V (in place): ';' or '#'
- * preceded by white space and outside quotes.  -1 on an open quote. */
+ * preceded by white space (not escaped) and outside quotes.  -1 on an
+ * open quote. */
 static int config_strip_comment(char *v)
 {
 	char q = 0;
+	bool ws = true; /* after white space, or at the start */
 
 	for (char *p = v; *p; p++) {
+		bool was_ws = ws;
+		ws = false;
 		if (q == '\'') {
 			if (*p == '\'')
 				q = 0;
@@ -1609,11 +1640,12 @@ static int config_strip_comment(char *v)
 			else if (*p == '"')
 				q = 0;
 		} else if (*p == '\\' && p[1]) {
-			p++;
+			p++; /* an escaped blank starts no comment */
 		} else if (*p == '\'' || *p == '"') {
 			q = *p;
-		} else if ((*p == ';' || *p == '#') &&
-			   (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+		} else if (*p == ' ' || *p == '\t') {
+			ws = true;
+		} else if ((*p == ';' || *p == '#') && was_ws) {
 			*p = '\0';
 			break;
 		}

@@ -188,6 +188,28 @@ static void test_cases(void)
 		CHECK_STR(cfg->listeners[0].subjects[0], "a#b");
 		config_free(cfg);
 	}
+	/* an escaped blank starts no comment: the man page's way to keep
+	 * " #" and " ;" in a value */
+	cfg = load("[listener:a]\ncommand = x\n"
+		   "environment = A=x\\ #y B=p\\ ;q C=1 ; c\n",
+		   &errs);
+	CHECK_STR(errs, "");
+	if (cfg) {
+		CHECK_STR(cfg->listeners[0].environment[0], "A=x #y");
+		CHECK_STR(cfg->listeners[0].environment[1], "B=p ;q");
+		CHECK_STR(cfg->listeners[0].environment[2], "C=1");
+		config_free(cfg);
+	}
+	/* a rejected value that may hold a secret is not shown */
+	CHECK_STR(fails("[natsvisor]\nnats_password = Hunter2\\\n"),
+		  "t.ini:2: nats_password: trailing backslash (the value is "
+		  "not shown)");
+	CHECK_STR(fails("[natsvisor]\nnats_url = nats://u:hunter2@h:4222\\\n"),
+		  "t.ini:2: nats_url 'nats://u:***@h:4222\\': trailing backslash");
+	CHECK_STR(fails("[listener:a]\ncommand = x\n"
+			"environment = DB_PASSWORD= hunter2\n"),
+		  "t.ini:3: environment: invalid entry number 2 (expected "
+		  "NAME=VALUE; quote a value that holds spaces)");
 
 	/* R01: a 60000-byte line is used whole; longer is an error */
 	strcpy(big, "[listener:a]\ncommand = x\nenvironment = BIG=");
