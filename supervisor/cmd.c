@@ -327,8 +327,17 @@ static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
 	json_counter(b, "backlog", l->backlog);
 	json_counter(b, "slow_consumer", l->slow_consumer);
 	json_counter(b, "dropped", l->dropped);
-	buf_printf(b, ",\"argv\":");
-	json_strv(b, c->argv, argc);
+	/* Secrets in the command line hidden (arg_redact): the NATS
+	 * status answers read-only users too. */
+	buf_printf(b, ",\"argv\":[");
+	for (size_t i = 0; i < argc; i++) {
+		char shown[1024];
+		if (i)
+			buf_add(b, ",", 1);
+		buf_json_str(b, arg_redact(i ? c->argv[i - 1] : NULL,
+					   c->argv[i], shown, sizeof(shown)));
+	}
+	buf_add(b, "]", 1);
 	buf_printf(b, ",\"subjects\":");
 	json_strv(b, c->subjects, c->nsubjects);
 	buf_printf(b, ",\"queue_group\":");

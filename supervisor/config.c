@@ -2394,32 +2394,32 @@ static void config_print_word(FILE *f, const char *w)
 static void config_print_vec(FILE *f, const char *name, const char *what,
 			     char *const *v)
 {
+	char buf[1024];
 	fprintf(f, "listener %s: %s =", name, what);
-	for (; v && *v; v++) {
+	for (size_t i = 0; v && v[i]; i++) {
 		fputc(' ', f);
-		config_print_word(f, *v);
+		config_print_word(f, strcmp(what, "argv") == 0 ?
+			arg_redact(i ? v[i - 1] : NULL, v[i], buf, sizeof(buf)) :
+			v[i]);
 	}
 	fputc('\n', f);
 }
 
 /* ENTRY (NAME=VALUE) as --check -v shows it: the value of a variable
- * whose name holds PASS, TOKEN or SECRET as "***", a URL's password
+ * whose name is secret (name_is_secret) as "***", a URL's password
  * hidden (url_redact). */
 static const char *config_env_shown(const char *entry, char *buf,
 				    size_t size)
 {
-	const char *eq = strchr(entry, '='), *key[] = { "PASS", "TOKEN",
-							"SECRET" };
+	const char *eq = strchr(entry, '=');
 	size_t n = eq ? (size_t)(eq - entry) : 0;
 
 	if (eq == NULL)
 		return entry;
-	for (size_t k = 0; k < sizeof(key) / sizeof(*key); k++)
-		for (size_t i = 0; i + strlen(key[k]) <= n; i++)
-			if (strncasecmp(entry + i, key[k], strlen(key[k])) == 0) {
-				snprintf(buf, size, "%.*s=***", (int)n, entry);
-				return buf;
-			}
+	if (name_is_secret(entry, n)) {
+		snprintf(buf, size, "%.*s=***", (int)n, entry);
+		return buf;
+	}
 	if (strstr(eq, "://") == NULL)
 		return entry;
 	snprintf(buf, size, "%.*s=", (int)n, entry);

@@ -471,6 +471,44 @@ const char *url_strip_userinfo(const char *s, char *buf, size_t size)
 	return url_rewrite(s, buf, size, true);
 }
 
+bool name_is_secret(const char *name, size_t n)
+{
+	static const char *const words[] = { "PASS", "TOKEN", "SECRET",
+					     "AUTH" };
+	for (size_t k = 0; k < sizeof(words) / sizeof(*words); k++)
+		for (size_t i = 0; i + strlen(words[k]) <= n; i++)
+			if (strncasecmp(name + i, words[k],
+					strlen(words[k])) == 0)
+				return true;
+	return false;
+}
+
+/* Is W an option ("-x", "--name") without "=VALUE", whose name is
+ * secret? */
+static bool opt_is_secret(const char *w)
+{
+	return w && w[0] == '-' && strchr(w, '=') == NULL &&
+	       name_is_secret(w, strlen(w));
+}
+
+const char *arg_redact(const char *prev, const char *w, char *buf,
+		       size_t size)
+{
+	const char *eq = strchr(w, '=');
+
+	if (opt_is_secret(prev)) {
+		snprintf(buf, size, "***");
+		return buf;
+	}
+	if (w[0] == '-' && eq && name_is_secret(w, (size_t)(eq - w))) {
+		snprintf(buf, size, "%.*s=***", (int)(eq - w), w);
+		return buf;
+	}
+	if (strstr(w, "://") && strchr(w, '@'))
+		return url_redact(w, buf, size);
+	return w;
+}
+
 /* Human-readable duration: "250ms", "1.5s", "2m3s", "1h30m". */
 const char *format_duration(uint64_t ms)
 {

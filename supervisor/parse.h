@@ -45,6 +45,16 @@ const char *url_redact(const char *s, char *buf, size_t size);
  * "nats://h"). */
 const char *url_strip_userinfo(const char *s, char *buf, size_t size);
 
+/* Does NAME (N bytes: a variable or an option) hold PASS, TOKEN, SECRET
+ * or AUTH, in any case?  Its value is then shown as "***". */
+bool name_is_secret(const char *name, size_t n);
+/* W, a word of a command line after PREV (NULL for the first), as status
+ * and --check -v show it: "***" after an option whose name is secret
+ * (name_is_secret), "--opt=***" for such an option with its value, a
+ * URL's password hidden (url_redact); else W itself. */
+const char *arg_redact(const char *prev, const char *w, char *buf,
+		       size_t size);
+
 /* Format a duration for humans ("250ms", "1.5s", "2m3s"); static buffer. */
 const char *format_duration(uint64_t ms);
 

@@ -19,9 +19,17 @@ environment = NATS_USER=lsn NATS_PASSWORD=lp
 [listener:b]
 command     = $NV_LISTEN --inbox $NV_DIR/inbox/b
 subjects    = other.>
+[listener:c]
+command     = $NV_LISTEN --inbox $NV_DIR/inbox/c --server nats://lsn:lp@127.0.0.1:$NATS_PORT
+subjects    = third.>
 EOT
 nv_daemon_start "$NV_DIR/nv.ini"
-assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" a b
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" a b c
+# A password in a command line is not shown by status (the NATS status
+# answers read-only users with the same document).
+js=$(nvctl status --json c) || fail "status --json: $js"
+[[ $js == *'nats://lsn:***@127.0.0.1'* ]] || fail "c's URL not shown redacted: $js"
+[[ $js == *':lp@'* ]] && fail "c's password in status --json: $js"
 url_of() { tr '\0' '\n' <"/proc/$(listener_pid "$1")/environ" | grep '^NATS_URL='; }
 assert_eq "NATS_URL=$plain" "$(url_of a)" "a's NATS_URL"
 assert_eq "NATS_URL=nats://sup:s3cret@127.0.0.1:$NATS_PORT" "$(url_of b)" "b's NATS_URL"

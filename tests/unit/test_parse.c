@@ -90,6 +90,25 @@ int main(void)
 			  "nats://u:**");
 	}
 
+	/* command-line words as status and --check -v show them */
+	{
+		char u[64];
+		CHECK_STR(arg_redact(NULL, "--pass", u, sizeof u), "--pass");
+		CHECK_STR(arg_redact("--pass", "s3cret", u, sizeof u), "***");
+		CHECK_STR(arg_redact("--auth", "tok", u, sizeof u), "***");
+		CHECK_STR(arg_redact("-PASSWORD", "x", u, sizeof u), "***");
+		CHECK_STR(arg_redact(NULL, "--db-token=t0k", u, sizeof u),
+			  "--db-token=***");
+		CHECK_STR(arg_redact("--pass=x", "next", u, sizeof u), "next");
+		CHECK_STR(arg_redact("--user", "alice", u, sizeof u), "alice");
+		CHECK_STR(arg_redact("pass", "word", u, sizeof u), "word");
+		CHECK_STR(arg_redact("-s", "nats://u:pw@h:1", u, sizeof u),
+			  "nats://u:***@h:1");
+		CHECK_STR(arg_redact(NULL, "a=b@c", u, sizeof u), "a=b@c");
+		CHECK(name_is_secret("NATS_Secret_x", 13));
+		CHECK(!name_is_secret("PAS", 3));
+	}
+
 	CHECK_INT(dur("250ms"), 250);
 	CHECK_INT(dur("1.5s"), 1500);
 	CHECK_INT(dur("2m"), 120000);
