@@ -569,7 +569,8 @@ static void config_set_vec(char ***v, size_t *n, char **nv)
 		*n = k;
 }
 
-/* Valid listener name: [A-Za-z0-9._-], not starting with '-' or '.'. */
+/* Valid listener name: [A-Za-z0-9._-], not starting with '-' or '.', no
+ * empty token between dots. */
 static const char *config_name_problem(const char *name)
 {
 	size_t n = strlen(name);
@@ -583,6 +584,10 @@ static const char *config_name_problem(const char *name)
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
 			return "may hold only letters, digits, '.', '_' and '-'";
+	/* It ends NATS subjects (pings, events): no empty token. */
+	if (name[n - 1] == '.' || strstr(name, ".."))
+		return "may not end with '.' or hold '..' (it is part of NATS "
+		       "subjects)";
 	return NULL;
 }
 
