@@ -1376,7 +1376,7 @@ void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 		 * the same usage error: a bad value is never taken for the
 		 * default. */
 		const char *v = words[i] + 8;
-		if (parse_duration(v, &timeout, &perr) < 0 &&
+		if (ctl_parse_timeout(v, &timeout, &perr) < 0 &&
 		    tag == TAG_WAIT_READY) {
 			buf_printf(&err, "wait-ready: timeout '");
 			buf_escape(&err, v, strlen(v), 48);

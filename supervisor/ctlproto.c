@@ -25,6 +25,20 @@
 #include "parse.h"
 #include "subject.h"
 
+
+int ctl_parse_timeout(const char *s, uint64_t *ms, const char **err)
+{
+	uint64_t v;
+	if (parse_duration(s, &v, err) < 0)
+		return -1;
+	if (v == 0) {
+		*err = "must be more than 0 (is-ready asks without waiting)";
+		return -1;
+	}
+	*ms = v;
+	return 0;
+}
+
 static const struct ctl_verb_info verbs[] = {
 	{ "status", CTL_STATUS, "[--json] [NAME...]",
 	  "show the state and health of listeners (all without NAME)" },
@@ -248,7 +262,7 @@ static int opt_apply(struct ctl_cmd *cmd, const char *vname, size_t i,
 		cmd->confirm = true;
 		break;
 	case O_TIMEOUT:
-		if (parse_duration(val, &cmd->timeout_ms, &e) < 0)
+		if (ctl_parse_timeout(val, &cmd->timeout_ms, &e) < 0)
 			return fail(err, errlen, "%s: --timeout '%s': %s",
 				    vname, esc(val, eb, sizeof eb), e);
 		break;

@@ -156,4 +156,7 @@ int ctl_encode_reply(int code, const char *out, size_t outlen, const char *err,
 int ctl_decode_reply(const char *buf, size_t len, int *code, const char **out,
 		     size_t *outlen, const char **err, size_t *errlen);
 
+/* A --timeout (or NATS timeout=) value: a duration above 0. */
+int ctl_parse_timeout(const char *s, uint64_t *ms, const char **err);
+
 #endif

@@ -112,7 +112,9 @@ assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" needsmanual
 
 # An invalid timeout on the wait-ready subject is a usage error naming the
 # value, never the default; a valid one still works.
-for body in "timeout=bogus ok" "timeout=-1s ok" "timeout= ok"; do
+# A zero timeout too (it used to mean waiting for ever).
+for body in "timeout=bogus ok" "timeout=-1s ok" "timeout= ok" "timeout=0 ok" \
+	"timeout=0ms ok"; do
 	out=$("$LPROBE" "$NATS_URL" request "natsvisor.$ID.wait-ready" -t 5000 \
 		"$body") || fail "wait-ready request '$body'"
 	nv_log "wait-ready subject, '$body': $out"
@@ -129,6 +131,9 @@ assert_eq 0 "$(jq -r .code <<<"$out")" "valid timeout: code"
 # The socket path refuses the same values with the same code.
 assert_exit 2 nvctl wait-ready --timeout bogus ok
 assert_exit 2 nctl wait-ready --timeout -1s ok
+assert_exit 2 nvctl wait-ready --timeout 0 ok
+assert_exit 2 nctl wait-ready --timeout 0ms ok
+assert_exit 2 nvctl publish --timeout 0 x.y hi
 
 nv_daemon_stop 20 || fail "exit status $?"
 pass
