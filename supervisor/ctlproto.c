@@ -80,7 +80,7 @@ static const struct {
 } opts[] = {
 	{ "--json", 0, O_JSON, NULL, "status", "print JSON instead of text" },
 	{ "--timeout", 0, O_TIMEOUT, "DUR", "wait-ready, publish",
-	  "give up after DUR (250ms, 5s, 2m; default 30s)" },
+	  "give up after DUR (250ms, 5s, 2m; above 0; default 30s)" },
 	{ "--all", 0, O_ALL, NULL, "start, stop, restart",
 	  "every configured listener" },
 	{ "--confirm", 0, O_CONFIRM, NULL, "publish",
