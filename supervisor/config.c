@@ -971,6 +971,11 @@ static int config_set(const struct config_key *k, void *base,
 		uint8_t map[32] = {0};
 		if (list_split(val, &v, &err) < 0)
 			break;
+		if (v[0] == NULL) { /* no code a success: surely a slip */
+			argv_free(v);
+			err = "empty list";
+			break;
+		}
 		for (size_t i = 0; v[i]; i++) {
 			char *end;
 			long c = strtol(v[i], &end, 10);

@@ -79,6 +79,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/empty-name.ini \
 	tests/conf/bad/env-no-equals.err \
 	tests/conf/bad/env-no-equals.ini \
+	tests/conf/bad/exit-codes-empty.err \
+	tests/conf/bad/exit-codes-empty.ini \
 	tests/conf/bad/env-twice.err \
 	tests/conf/bad/env-twice.ini \
 	tests/conf/bad/inc/errors.ini \
