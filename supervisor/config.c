@@ -1630,39 +1630,6 @@ static void config_entry(struct config_ctx *c, struct config_sect *s,
 	e->line = line;
 }
 
-/* Strip an inline comment from the value at V (in place): ';' or '#'
- * preceded by white space (not escaped) and outside quotes.  -1 on an
- * open quote. */
-static int config_strip_comment(char *v)
-{
-	char q = 0;
-	bool ws = true; /* after white space, or at the start */
-
-	for (char *p = v; *p; p++) {
-		bool was_ws = ws;
-		ws = false;
-		if (q == '\'') {
-			if (*p == '\'')
-				q = 0;
-		} else if (q == '"') {
-			if (*p == '\\' && p[1])
-				p++;
-			else if (*p == '"')
-				q = 0;
-		} else if (*p == '\\' && p[1]) {
-			p++; /* an escaped blank starts no comment */
-		} else if (*p == '\'' || *p == '"') {
-			q = *p;
-		} else if (*p == ' ' || *p == '\t') {
-			ws = true;
-		} else if ((*p == ';' || *p == '#') && was_ws) {
-			*p = '\0';
-			break;
-		}
-	}
-	return q ? -1 : 0;
-}
-
 /* Trim white space at both ends, in place. */
 static char *config_trim(char *s)
 {
@@ -1734,7 +1701,7 @@ static void config_line(struct config_ctx *c, int file, int line, char *raw,
 	}
 	snprintf(lastkey, lkcap, "%s", key);
 	val = eq + 1;
-	if (config_strip_comment(val) < 0) {
+	if (ini_strip_comment(val) < 0) {
 		config_err(c, file, line, "unterminated quote in %s", key);
 		(*cur)->damaged = true;
 		return;

@@ -143,30 +143,6 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Cut an inline comment off V in place, as the configuration loader
- * does: ';' or '#' at the start or after white space, outside quotes. */
-static void strip_comment(char *v)
-{
-	char q = 0;
-
-	for (char *p = v; *p; p++) {
-		if (q) {
-			if (q == '"' && *p == '\\' && p[1])
-				p++;
-			else if (*p == q)
-				q = 0;
-		} else if (*p == '\\' && p[1]) {
-			p++;
-		} else if (*p == '\'' || *p == '"') {
-			q = *p;
-		} else if ((*p == ';' || *p == '#') &&
-			   (p == v || p[-1] == ' ' || p[-1] == '\t')) {
-			*p = '\0';
-			return;
-		}
-	}
-}
-
 /* Find KEY (control_socket, instance_id) in the [natsvisor] section of
  * FILE with the loader's rules for comments and quotes, without loading
  * the configuration: no includes, no validation (a status query must stay
@@ -190,10 +166,11 @@ static int config_key(const char *file, const char *key, char *buf,
 			s += 3; /* a UTF-8 byte order mark */
 		first = 0;
 		s = trim(s);
-		if (*s == '[') {
+		if (*s == '[') { /* "[ natsvisor ]" too, as the loader */
 			c = strchr(s, ']');
-			insect = c && c - s == 10 &&
-				 strncmp(s, "[natsvisor]", 11) == 0;
+			if (c)
+				*c = '\0';
+			insect = c && strcmp(trim(s + 1), "natsvisor") == 0;
 			continue;
 		}
 		if (!insect || *s == ';' || *s == '#' ||
@@ -202,7 +179,8 @@ static int config_key(const char *file, const char *key, char *buf,
 		*eq = '\0';
 		if (strcmp(trim(s), key) != 0)
 			continue;
-		strip_comment(eq + 1);
+		if (ini_strip_comment(eq + 1) < 0)
+			continue; /* an open quote: the loader refuses it */
 		s = trim(eq + 1);
 		found = 0; /* the last one wins, as in a full load */
 		if (strpbrk(s, "'\"\\") == NULL) {

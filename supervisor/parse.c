@@ -406,6 +406,39 @@ void argv_free(char **argv)
 	free(argv);
 }
 
+/* Strip an inline comment from the value at V (in place): ';' or '#'
+ * preceded by white space (not escaped) and outside quotes.  -1 on an
+ * open quote. */
+int ini_strip_comment(char *v)
+{
+	char q = 0;
+	bool ws = true; /* after white space, or at the start */
+
+	for (char *p = v; *p; p++) {
+		bool was_ws = ws;
+		ws = false;
+		if (q == '\'') {
+			if (*p == '\'')
+				q = 0;
+		} else if (q == '"') {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				q = 0;
+		} else if (*p == '\\' && p[1]) {
+			p++; /* an escaped blank starts no comment */
+		} else if (*p == '\'' || *p == '"') {
+			q = *p;
+		} else if (*p == ' ' || *p == '\t') {
+			ws = true;
+		} else if ((*p == ';' || *p == '#') && was_ws) {
+			*p = '\0';
+			break;
+		}
+	}
+	return q ? -1 : 0;
+}
+
 /* Lists: separated by commas and/or white space, quotes honoured. */
 int list_split(const char *s, char ***items, const char **err)
 {

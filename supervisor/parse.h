@@ -32,6 +32,10 @@ void argv_free(char **argv);
 
 /* Split a list separated by commas and/or white space, honouring quotes
  * as argv_split does.  Allocates. */
+/* Cut an inline comment off the configuration value V, in place: ';' or
+ * '#' at its start or after white space that is not escaped, outside
+ * quotes.  -1 when a quote is left open. */
+int ini_strip_comment(char *v);
 int list_split(const char *s, char ***items, const char **err);
 
 /* S, one NATS URL or a comma-separated list of them, in BUF with each

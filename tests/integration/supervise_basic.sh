@@ -51,6 +51,11 @@ assert_exit 1 nvctl publish --timeout 20s agents.core.big <"$NV_DIR/big"
 assert_exit 4 nvctl publish agents.nobody.task "lost"
 assert_exit 2 nvctl publish 'agents.core.*' "wildcard"
 assert_exit 2 nvctl is-ready nosuch
+# natsvisorctl -c finds the socket in a file written the ways the daemon
+# reads: a spaced section header, an inline comment, quotes.
+printf '[listener:x]\ncontrol_socket = /nonexistent\n[ natsvisor ] ; main\ncontrol_socket = "%s" ; here\n' \
+	"$NV_SOCK" >"$NV_DIR/ctl.ini"
+assert_exit 0 "$NV_CTL" -c "$NV_DIR/ctl.ini" is-ready core
 
 tree=$(tree_pids "$NV_DAEMON_PID")
 nv_daemon_stop 20 || fail "natsvisord exit status $? after SIGTERM"
