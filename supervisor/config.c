@@ -2059,6 +2059,44 @@ static void config_resolve_links(struct config_ctx *c)
 		}
 	}
 	nidx_free(&pings);
+	/* A ping subject inside a listener's subjects: that listener would
+	 * take the pings as messages (and store them).  Once per section,
+	 * not per instance. */
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct nv_listener_conf *a = &cfg->listeners[i];
+		if (a->ping_subject == NULL ||
+		    (i > 0 && strcmp(cfg->listeners[i - 1].base, a->base) == 0))
+			continue;
+		for (size_t j = 0; j < cfg->nlisteners; j++) {
+			const struct nv_listener_conf *b = &cfg->listeners[j];
+			size_t k = 0;
+			if (j > 0 && strcmp(cfg->listeners[j - 1].base,
+					    b->base) == 0)
+				continue;
+			while (k < b->nsubjects &&
+			       !subject_matches(b->subjects[k], a->ping_subject))
+				k++;
+			if (k == b->nsubjects)
+				continue;
+			int si = nidx_get(&c->sects, a->base);
+			int sb = nidx_get(&c->sects, b->base);
+			struct config_ent *e = si >= 0 ?
+				config_sect_key(c, c->ls[si], "ping_subject") : NULL;
+			struct config_ent *eb = sb >= 0 ?
+				config_sect_key(c, c->ls[sb], "subjects") : NULL;
+			bool own = strcmp(a->base, b->base) == 0;
+			config_err(c, e ? e->file : config_file_index(c, a->where.file),
+				   e ? e->line : a->where.line,
+				   "ping_subject '%s' is covered by '%s', %s%s%s "
+				   "(%s:%d): the pings would arrive as messages",
+				   a->ping_subject, b->subjects[k],
+				   own ? "one of its own subjects" : "a subject of '",
+				   own ? "" : b->base, own ? "" : "'",
+				   eb ? c->cfg->files[eb->file] : b->where.file,
+				   eb ? eb->line : b->where.line);
+			break;
+		}
+	}
 	for (size_t i = 0; i < c->nls; i++) {
 		struct config_sect *s = c->ls[i];
 		const struct nv_listener_conf *l;

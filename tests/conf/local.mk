@@ -113,6 +113,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/nats-server-name.ini \
 	tests/conf/bad/one-value.err \
 	tests/conf/bad/one-value.ini \
+	tests/conf/bad/ping-covered.err \
+	tests/conf/bad/ping-covered.ini \
 	tests/conf/bad/ping-shared.err \
 	tests/conf/bad/ping-shared.ini \
 	tests/conf/bad/r01-name45.err \
