@@ -1953,6 +1953,7 @@ static bool config_cycle_dfs(struct config_ctx *c, int v, int *color,
 		snprintf(buf, sizeof buf, "%s.0", c->ls[v]->name);
 		l = config_find(c->cfg, buf);
 	}
+	bool found = false;
 	color[v] = 1;
 	path[depth] = v;
 	for (size_t r = 0; l && r < l->nrequires; r++) {
@@ -1975,13 +1976,19 @@ static bool config_cycle_dfs(struct config_ctx *c, int v, int *color,
 			if (e)
 				config_err(c, e->file, e->line,
 					   "requires cycle: %s", msg);
-			return true;
+			found = true;
+			break;
 		}
-		if (color[w] == 0 && config_cycle_dfs(c, w, color, path, depth + 1))
-			return true;
+		if (color[w] == 0 &&
+		    config_cycle_dfs(c, w, color, path, depth + 1)) {
+			found = true;
+			break;
+		}
 	}
+	/* Done with, also after a cycle: a later search that reaches V
+	 * must not take it for a cycle of its own. */
 	color[v] = 2;
-	return false;
+	return found;
 }
 
 /* Cross-listener checks: unique names, requires targets and cycles. */

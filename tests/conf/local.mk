@@ -137,6 +137,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/requires-bad-unknown.ini \
 	tests/conf/bad/requires-cycle.err \
 	tests/conf/bad/requires-cycle.ini \
+	tests/conf/bad/requires-defaults-self.err \
+	tests/conf/bad/requires-defaults-self.ini \
 	tests/conf/bad/requires-missing.err \
 	tests/conf/bad/requires-missing.ini \
 	tests/conf/bad/requires-self.err \
