@@ -1723,7 +1723,7 @@ static void config_read_file(struct config_ctx *c, const char *path,
 	int file, line = 0;
 	size_t pos = 0;
 
-	if (c->depth >= CONFIG_INCLUDE_DEPTH) {
+	if (c->depth > CONFIG_INCLUDE_DEPTH) { /* the top file + 16 levels */
 		config_err(c, incfile, incline,
 			   "include '%s': nested more than %d deep", path,
 			   CONFIG_INCLUDE_DEPTH);

@@ -336,6 +336,40 @@ static void test_include(void)
 		config_free(cfg);
 	}
 	errors_clear(&e);
+	/* 16 levels of include are allowed (p0.ini includes p1.ini ...
+	 * p15.ini includes p16.ini); a 17th level is an error. */
+	for (int k = 0; k <= 17; k++) {
+		snprintf(p, sizeof p, "%s/p%d.ini", dir, k);
+		f = fopen(p, "w");
+		if (k < 17)
+			fprintf(f, "include = p%d.ini\n", k + 1);
+		else
+			fputs("[listener:deep]\ncommand = x\n", f);
+		fclose(f);
+	}
+	snprintf(p, sizeof p, "%s/p16.ini", dir);
+	f = fopen(p, "w");
+	fputs("[listener:deep]\ncommand = x\n", f);
+	fclose(f);
+	snprintf(p, sizeof p, "%s/p0.ini", dir);
+	cfg = config_load(p, &e);
+	CHECK(cfg != NULL);
+	CHECK_INT(cfg ? (int)cfg->nfiles : 0, 17);
+	config_free(cfg);
+	errors_clear(&e);
+	snprintf(p, sizeof p, "%s/p16.ini", dir);
+	f = fopen(p, "w");
+	fputs("include = p17.ini\n", f);
+	fclose(f);
+	snprintf(p, sizeof p, "%s/p0.ini", dir);
+	CHECK(config_load(p, &e) == NULL);
+	{
+		char want[300];
+		snprintf(want, sizeof want, "%s/p16.ini:1: include "
+			 "'%s/p17.ini': nested more than 16 deep", dir, dir);
+		CHECK_STR(e.n ? e.msgs[0] : "", want);
+	}
+	errors_clear(&e);
 	CHECK(config_load("/nonexistent/x.ini", &e) == NULL);
 	CHECK_STR(e.n ? e.msgs[0] : "", "/nonexistent/x.ini: No such file or directory");
 	errors_clear(&e);
