@@ -1123,6 +1123,30 @@ static void config_bad_value(struct config_ctx *c, const struct config_ent *e,
 }
 
 /* Apply the entries of section S to BASE (a listener or the config). */
+/* A relative path set in file FILE is taken from that file's directory,
+ * as include patterns are, and not from the daemon's working directory
+ * (which natsvisorctl -c does not share, and --daemon leaves). */
+static void config_path_anchor(struct config_ctx *c, char **path, int file)
+{
+	char *real, *slash, *joined;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return;
+	real = realpath(c->cfg->files[file], NULL);
+	if (real == NULL || (slash = strrchr(real, '/')) == NULL) {
+		free(real);
+		return;
+	}
+	*slash = '\0';
+	if (asprintf(&joined, "%s/%s", real, *path) < 0) {
+		config_oom = true;
+	} else {
+		free(*path);
+		*path = joined;
+	}
+	free(real);
+}
+
 static void config_apply(struct config_ctx *c, const struct config_sect *s,
 			 void *base, int scope, struct config_lwhere *w)
 {
@@ -1139,6 +1163,9 @@ static void config_apply(struct config_ctx *c, const struct config_sect *s,
 		if (config_set(k, base, e->val, &msg) < 0) {
 			config_bad_value(c, e, msg);
 			free(msg);
+		} else if (k->type == CT_PATH) {
+			config_path_anchor(c, (char **)((char *)base + k->off),
+					   e->file);
 		}
 	}
 }

@@ -6,7 +6,8 @@ INTEGRATION_TESTS = \
 	tests/integration/demo.sh \
 	tests/integration/sample_conf.sh \
 	tests/integration/supervise_basic.sh \
-	tests/integration/supervise_early.sh
+	tests/integration/supervise_early.sh \
+	tests/integration/conf_paths.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
 # Reload by difference (issue 3, R01/R02/R04/R05 runtime parts).
