@@ -2,6 +2,7 @@
  * buf.c: growable buffer with printf, JSON and log escaping.
  */
 #include "buf.h"
+#include "parse.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,10 +94,21 @@ void buf_json_strn(struct buf *b, const char *s, size_t n)
 			buf_add(b, "\\t", 2);
 			break;
 		default:
-			if (p[i] < 0x20 || p[i] == 0x7f)
+			if (p[i] < 0x20 || p[i] == 0x7f) {
 				buf_printf(b, "\\u%04x", p[i]);
-			else
+			} else if (p[i] >= 0x80) {
+				/* JSON is UTF-8: a byte that is not part of
+				 * a valid character becomes U+FFFD */
+				size_t u = utf8_seq(s + i, n - i);
+				if (u == 0) {
+					buf_add(b, "\\ufffd", 6);
+				} else {
+					buf_add(b, p + i, u);
+					i += u - 1;
+				}
+			} else {
 				buf_add(b, p + i, 1);
+			}
 		}
 	}
 	buf_add(b, "\"", 1);

@@ -1825,6 +1825,17 @@ static void config_read_file(struct config_ctx *c, const char *path,
 			unsigned char b = (unsigned char)data[pos + k];
 			if ((b < 0x20 && b != '\t') || b == 0x7f)
 				break;
+			if (b >= 0x80) {
+				size_t u = utf8_seq(data + pos + k, n - k);
+				if (u == 0) {
+					config_err(c, file, line,
+						   "invalid UTF-8 (byte 0x%02x at "
+						   "column %zu)", b, k + 1);
+					cur->damaged = true;
+					goto next;
+				}
+				k += u - 1;
+			}
 		}
 		if (k < n) {
 			unsigned char b = (unsigned char)data[pos + k];

@@ -439,6 +439,41 @@ int ini_strip_comment(char *v)
 	return q ? -1 : 0;
 }
 
+size_t utf8_seq(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (n == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0; /* no overlong form */
+		else if (p[0] == 0xed)
+			hi = 0x9f; /* no surrogate */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f; /* up to U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return len;
+}
+
 /* Lists: separated by commas and/or white space, quotes honoured. */
 int list_split(const char *s, char ***items, const char **err)
 {

@@ -32,6 +32,11 @@ void argv_free(char **argv);
 
 /* Split a list separated by commas and/or white space, honouring quotes
  * as argv_split does.  Allocates. */
+/* The length of the UTF-8 character at S (N bytes left): 1 to 4, or 0
+ * when the bytes there are not valid UTF-8 (an overlong form, a
+ * surrogate, a code point above U+10FFFF, a cut sequence). */
+size_t utf8_seq(const char *s, size_t n);
+
 /* Cut an inline comment off the configuration value V, in place: ';' or
  * '#' at its start or after white space that is not escaped, outside
  * quotes.  -1 when a quote is left open. */

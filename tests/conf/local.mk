@@ -53,6 +53,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/bad-umask.ini \
 	tests/conf/bad/bad-url.err \
 	tests/conf/bad/bad-url.ini \
+	tests/conf/bad/bad-utf8.err \
+	tests/conf/bad/bad-utf8.ini \
 	tests/conf/bad/bad-wildcard.err \
 	tests/conf/bad/bad-wildcard.ini \
 	tests/conf/bad/comment-hash-subject.err \

@@ -2,6 +2,7 @@
  * test_parse.c: durations, sizes, booleans, signals, umasks, word
  * splitting and duration formatting.
  */
+#include "buf.h"
 #include "parse.h"
 #include "t.h"
 
@@ -107,6 +108,28 @@ int main(void)
 		CHECK_STR(arg_redact(NULL, "a=b@c", u, sizeof u), "a=b@c");
 		CHECK(name_is_secret("NATS_Secret_x", 13));
 		CHECK(!name_is_secret("PAS", 3));
+	}
+
+	/* UTF-8: valid sequences and the ones a strict reader refuses */
+	CHECK_INT(utf8_seq("a", 1), 1);
+	CHECK_INT(utf8_seq("\xc3\xa9", 2), 2);
+	CHECK_INT(utf8_seq("\xe2\x82\xac", 3), 3);
+	CHECK_INT(utf8_seq("\xf0\x9f\x98\x80", 4), 4);
+	CHECK_INT(utf8_seq("\xc3", 1), 0);             /* cut */
+	CHECK_INT(utf8_seq("\xc0\xaf", 2), 0);         /* overlong */
+	CHECK_INT(utf8_seq("\xe0\x80\xaf", 3), 0);     /* overlong */
+	CHECK_INT(utf8_seq("\xed\xa0\x80", 3), 0);     /* surrogate */
+	CHECK_INT(utf8_seq("\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
+	CHECK_INT(utf8_seq("\xff", 1), 0);
+	CHECK_INT(utf8_seq("\x80", 1), 0);
+
+	/* JSON strings stay valid UTF-8 whatever the bytes */
+	{
+		struct buf jb = { 0 };
+		buf_json_strn(&jb, "a\xff\xc3\xa9\xc3\"\n", 7);
+		buf_add(&jb, "", 1);
+		CHECK_STR(jb.p, "\"a\\ufffd\xc3\xa9\\ufffd\\\"\\n\"");
+		buf_free(&jb);
 	}
 
 	CHECK_INT(dur("250ms"), 250);
