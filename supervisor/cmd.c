@@ -273,6 +273,19 @@ static void json_strv(struct buf *b, char *const *v, size_t n)
 	buf_add(b, "]", 1);
 }
 
+/* The text of ERR as a JSON string, without the line end its messages
+ * carry; DFLT (a string, or NULL for null) when there is none. */
+static void json_error(struct buf *b, const struct buf *err, const char *dflt)
+{
+	size_t n = err && err->p ? err->len : 0;
+	while (n > 0 && err->p[n - 1] == '\n')
+		n--;
+	if (n == 0 && (err == NULL || err->p == NULL))
+		buf_json_str(b, dflt);
+	else
+		buf_json_strn(b, err->p, n);
+}
+
 /* ,"KEY":V, or null when V is negative (unknown). */
 static void json_counter(struct buf *b, const char *key, int64_t v)
 {
@@ -486,7 +499,7 @@ static void held_reply(struct held *h, int code, const struct buf *out,
 		struct buf b = { 0 };
 		buf_printf(&b, "{\"code\":%d,\"ready\":%s,\"error\":", code,
 			   code == 0 ? "true" : "false");
-		buf_json_str(&b, err && err->p ? err->p : NULL);
+		json_error(&b, err, NULL);
 		buf_printf(&b, "}");
 		bus_send(h->nats_reply, b.p, b.len);
 		buf_free(&b);
@@ -1283,8 +1296,11 @@ static void nats_on_frame(int tag, const char *reply, const char *data,
 
 	rc = ctl_decode_request(data ? data : "", len, &req, &e);
 	if (rc != 1 || req.consumed != len) {
-		n = snprintf(msg, sizeof(msg), "malformed request: %s\n",
-			     rc < 0 && e ? e : "incomplete or trailing bytes");
+		/* the decoder's messages say "malformed request" already */
+		n = snprintf(msg, sizeof(msg), "%s\n",
+			     rc < 0 && e ? e
+					 : "malformed request: incomplete or "
+					   "trailing bytes");
 		nats_frame_reply(reply, CTL_USAGE, NULL, 0, msg, (size_t)n);
 		if (rc == 1)
 			ctl_request_free(&req);
@@ -1396,7 +1412,7 @@ void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 		} else {
 			struct buf e = { 0 };
 			buf_printf(&e, "{\"error\":");
-			buf_json_str(&e, err.p ? err.p : "error");
+			json_error(&e, &err, "error");
 			buf_printf(&e, "}");
 			bus_send(reply, e.p, e.len);
 			buf_free(&e);
@@ -1407,7 +1423,7 @@ void cmd_on_nats_request(int tag, const char *subject, const char *reply,
 		if (err.len || t == NULL) {
 			struct buf e = { 0 };
 			buf_printf(&e, "{\"code\":2,\"ready\":false,\"error\":");
-			buf_json_str(&e, err.p ? err.p : "error");
+			json_error(&e, &err, "error");
 			buf_printf(&e, "}");
 			bus_send(reply, e.p, e.len);
 			buf_free(&e);

@@ -124,6 +124,7 @@ for body in "timeout=bogus ok" "timeout=-1s ok" "timeout= ok" "timeout=0 ok" \
 	v=${v#timeout=}
 	jq -r .error <<<"$out" | grep -qF "timeout '$v'" ||
 		fail "'$body': the error does not name the value"
+	assert_eq false "$(jq '.error | endswith("\n")' <<<"$out")" "'$body': no line end in error"
 done
 out=$("$LPROBE" "$NATS_URL" request "natsvisor.$ID.wait-ready" -t 5000 \
 	"timeout=$(nv_scale 5)s ok") || fail "wait-ready request (valid)"

@@ -90,6 +90,11 @@ out=$("$LPROBE" "$NATS_URL" request "natsvisor.$ID.request" -t 5000 "$frame") ||
 	fail "request subject"
 [[ $out == "NV1 3 "* && $out == *"permission denied"* ]] ||
 	fail "stop on the request subject not refused: $out"
+# Garbage: a usage error that says "malformed request" once.
+out=$("$LPROBE" "$NATS_URL" request "natsvisor.$ID.request" -t 5000 "hello there") ||
+	fail "request subject (garbage)"
+[[ $out == "NV1 2 "* && $out == *"malformed request: not a natsvisor"* &&
+	$out != *"malformed request: malformed"* ]] || fail "garbage request: $out"
 
 # Events: a's whole start-up, and a kill -9 and its restart.
 ev() { # NAME STATE HEALTH: an event with these fields has arrived
