@@ -507,6 +507,9 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(a, "--version") == 0) {
+			if (i + 1 < argc)
+				return usage_error(NULL, "--version takes no "
+							 "arguments");
 			printf("natsvisorctl %s\n", PACKAGE_VERSION);
 			return 0;
 		}
@@ -539,6 +542,11 @@ int main(int argc, char **argv)
 		}
 		*dst = val;
 	}
+	if (opt_instance && !opt_nats)
+		return usage_error(NULL, "--instance needs --nats");
+	if (opt_s && opt_nats)
+		return usage_error(NULL, "-s and --nats exclude each other "
+					 "(a socket or a NATS server)");
 	if (i >= argc)
 		return usage_error(NULL, "no command given");
 	args = argv + i;

@@ -49,9 +49,9 @@ subjects = static.a.>"
 	cp "$NV_CTL" "$NV_DIR/bin/natsvisorctl"
 	printf '#!/bin/sh\nprintf "%%s|" "$@"\ncat\n' >"$NV_DIR/bin/natsvisorctl-nats"
 	chmod +x "$NV_DIR/bin/natsvisorctl-nats"
-	out=$("$NV_DIR/bin/natsvisorctl" --nats u -s x status --json a \
-		</dev/null) || fail "the helper did not run"
-	assert_eq "--nats|u|-s|x|status|--json|a|" "$out" "helper arguments"
+	out=$("$NV_DIR/bin/natsvisorctl" --nats u -c "$NV_DIR/nv.ini" status \
+		--json a </dev/null) || fail "the helper did not run"
+	assert_eq "--nats|u|-c|$NV_DIR/nv.ini|status|--json|a|" "$out" "helper arguments"
 	out=$(printf body | "$NV_DIR/bin/natsvisorctl" --nats u publish -Hk:v \
 		a.b) || fail "the helper did not run (publish)"
 	assert_eq "--nats|u|publish|-Hk:v|a.b|body" "$out" "helper stdin"
@@ -60,6 +60,7 @@ subjects = static.a.>"
 	assert_eq "--nats|u|publish|a.b|--|-x y|" "$out" "helper DATA"
 	# A usage error exits 2 before the helper runs.
 	assert_exit 2 "$NV_DIR/bin/natsvisorctl" --nats u bogus
+	assert_exit 2 "$NV_DIR/bin/natsvisorctl" --nats u -s x status
 	[[ $NV_OUT != *"|"* ]] || fail "the helper ran for a usage error"
 
 	# A tree installed with another prefix, or moved: the real helper in

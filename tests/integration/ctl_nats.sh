@@ -38,6 +38,12 @@ nctl() { # URL-LIST ARGS...
 	"$NV_CTL" --nats "$url" --instance "$ID" "$@"
 }
 
+# Options that do not go together are usage errors, before anything is
+# contacted.
+assert_exit 2 "$NV_CTL" --instance "$ID" is-ready a
+assert_exit 2 "$NV_CTL" -s "$NV_SOCK" --nats "$NATS_URL" is-ready a
+assert_exit 2 "$NV_CTL" --version extra
+
 # A list, with or without spaces after the commas; a server that is down
 # is skipped.
 dead=nats://127.0.0.1:$(free_port)
