@@ -604,6 +604,9 @@ static const char *url_problem(const char *u)
 			p = u + strlen(schemes[i]);
 	if (p == NULL)
 		return "invalid URL scheme";
+	if (strpbrk(p, "?#"))
+		return "invalid URL (a '?' or '#': no query or fragment; a "
+		       "password holding one goes in nats_password)";
 	end = p + strcspn(p, "/");
 	if (*end == '/' && strchr(end, '@'))
 		return "invalid URL (a '/' in its user information: give the "

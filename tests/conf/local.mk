@@ -17,6 +17,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/bad-duration.ini \
 	tests/conf/bad/bad-env.err \
 	tests/conf/bad/bad-env.ini \
+	tests/conf/bad/bad-url-fragment.err \
+	tests/conf/bad/bad-url-fragment.ini \
 	tests/conf/bad/bad-url-port.err \
 	tests/conf/bad/bad-url-port.ini \
 	tests/conf/bad/bad-url-scheme.err \
