@@ -317,6 +317,13 @@ int ctlnats_roundtrip(char **urls, const char *instance, bool control,
 		return CTL_NO;
 	snprintf(subject, sizeof subject, "natsvisor.%s.%s", instance,
 		 control ? "control" : "request");
+	const char *creds = getenv("NATS_CREDS");
+	if (creds && *creds && access(creds, R_OK) != 0) {
+		/* nats.c would only say "Error" */
+		fprintf(stderr, "natsvisorctl: cannot connect to NATS: "
+				"NATS_CREDS '%s': %s\n", creds, strerror(errno));
+		goto out;
+	}
 	s = ctlnats_options(&o, urls);
 	if (s == NATS_OK)
 		s = lib.connect(&nc, o);

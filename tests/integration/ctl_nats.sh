@@ -43,6 +43,10 @@ nctl() { # URL-LIST ARGS...
 assert_exit 2 "$NV_CTL" --instance "$ID" is-ready a
 assert_exit 2 "$NV_CTL" -s "$NV_SOCK" --nats "$NATS_URL" is-ready a
 assert_exit 2 "$NV_CTL" --version extra
+# A credentials file that cannot be read is named (nats.c says "Error").
+NATS_CREDS=$NV_DIR/no.creds assert_exit 3 nctl "$NATS_URL" is-ready a
+[[ $NV_OUT == *"NATS_CREDS '$NV_DIR/no.creds': No such file"* ]] ||
+	fail "unreadable NATS_CREDS: $NV_OUT"
 
 # A list, with or without spaces after the commas; a server that is down
 # is skipped.
