@@ -500,12 +500,22 @@ unsigned lst_step(struct lst *l, enum lst_event ev,
 			lst_reason(l, "stopping: no reply within ready_timeout (%s)",
 				   format_duration(c->ready_timeout_ms));
 			return lst_begin_stop(l, AFTER_DECIDE, now);
-		case LST_STOPPING:
+		case LST_STOPPING: {
+			/* SIGKILL, then again every KILL_AGAIN_MS (or
+			 * stop_timeout, when longer) while any process of
+			 * the group is left (one forked meanwhile), quietly:
+			 * never a zero period, which would spin. */
+			bool first = !l->killed;
 			l->killed = true;
-			l->deadline = now + c->stop_timeout_ms;
+			l->deadline = now + (c->stop_timeout_ms > KILL_AGAIN_MS ?
+						     c->stop_timeout_ms :
+						     KILL_AGAIN_MS);
+			if (!first)
+				return ACT_KILL_GROUP;
 			lst_reason(l, "sent SIGKILL after stop_timeout (%s)",
 				   format_duration(c->stop_timeout_ms));
 			return ACT_KILL_GROUP | ACT_LOG;
+		}
 		case LST_BACKOFF:
 			l->deadline = 0;
 			return ACT_SPAWN;

@@ -55,7 +55,8 @@ enum lst_event {
 enum {
 	ACT_SPAWN = 1 << 0,      /* spawn a new incarnation now */
 	ACT_SIGNAL_GROUP = 1 << 1, /* send stop_signal (and SIGCONT) to the group */
-	ACT_KILL_GROUP = 1 << 2, /* send SIGKILL to the group */
+	ACT_KILL_GROUP = 1 << 2, /* send SIGKILL to the group (logged with
+				    ACT_LOG) */
 	ACT_PING = 1 << 3,       /* (re)start pinging: fast while starting */
 	ACT_PING_STOP = 1 << 4,  /* stop pinging: no live incarnation */
 	ACT_READY_CHANGED = 1 << 5, /* lst_is_ready() may have changed */
@@ -81,6 +82,9 @@ struct lst_event_data {
 };
 
 #define LST_REASON_MAX 200
+/* After stop_timeout's SIGKILL, the group is sent SIGKILL again this
+ * often (or every stop_timeout, when longer) until it is gone. */
+#define KILL_AGAIN_MS 1000
 
 struct lst {
 	const struct nv_listener_conf *conf;

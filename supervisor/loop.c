@@ -1065,8 +1065,9 @@ static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
 			lsn_signal(l, SIGCONT); /* a stopped group must hear it */
 	}
 	if (acts & ACT_KILL_GROUP) {
-		log_info("%s: sending SIGKILL to process group %d", lsn_name(l),
-			 m->pgid ? m->pgid : m->pid);
+		if (acts & ACT_LOG)
+			log_info("%s: sending SIGKILL to process group %d",
+				 lsn_name(l), m->pgid ? m->pgid : m->pid);
 		lsn_signal(l, SIGKILL);
 	}
 	/* The main process is gone: its group may end without a SIGCHLD. */

@@ -13,6 +13,8 @@
 #  - the same when the leftover's parent left the group (setsid) and lives
 #    on, so that its death sends the daemon no SIGCHLD (orphan2);
 #  - `natsvisorctl signal SIG NAME...` reaches every process of the group;
+#  - brute (stop_timeout 0) gets SIGKILL at once, logged once (a zero
+#    period of SIGKILLs used to spin the daemon);
 #  - SIGTERM to natsvisord with stubborn and polite running: exit 0 within
 #    ~2.5 s, nothing left; leaver, caught stopping its leftover, ends
 #    stopped, with no restart announced.
@@ -94,6 +96,12 @@ backoff_initial = 10ms
 [listener:sig]
 command  = $T/sig.sh
 subjects = sig.in
+
+[listener:brute]
+command      = sh -c 'trap "" TERM; while :; do sleep 1; done'
+subjects     = b.in
+autostart    = no
+stop_timeout = 0
 EOT
 nv_daemon_start "$T/nv.ini"
 
@@ -145,6 +153,18 @@ pgrep -g "$pgid" >/dev/null && fail "stubborn's group survived"
 assert_eq stopped "$(listener_state stubborn)" "state of stubborn"
 assert_eq 0 "$(listener_field stubborn pid)" "status --json pid of stopped stubborn"
 assert_eq 0 "$(listener_field stubborn pgid)" "status --json pgid of stopped stubborn"
+
+# --- stop_timeout = 0: SIGKILL at once, said once ----------------------------
+assert_exit 0 nvctl start brute
+wait_until 10 state_is brute starting || fail "brute not starting"
+t0=$(now_ms)
+assert_exit 0 nvctl stop brute
+took=$(($(now_ms) - t0))
+nv_log "stop brute (stop_timeout 0) took $took ms"
+((took < 1000 * ${NV_SCALE%.*})) || fail "stop brute took $took ms"
+assert_eq stopped "$(listener_state brute)" "state of brute"
+assert_eq 1 "$(grep -c 'brute: sending SIGKILL' "$NV_DIR/natsvisord.log")" \
+	"SIGKILL lines for brute"
 
 # --- polite: stop returns as soon as it has exited ---------------------------
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" polite
