@@ -48,9 +48,12 @@ struct held {
 	char *nats_reply;       /* NATS-side requester, or NULL */
 	bool nats_frame;        /* ... who gets a control-protocol frame */
 	struct lsn **t;         /* targets */
-	uint64_t *seq;          /* per target: exec_seq at request */
+	uint64_t *seq;          /* per target: exec_seq at request (stop:
+				   the spawn count) */
 	uint64_t *eseq;         /* per target: spawnerr_seq at request */
 	bool *done0;            /* per target: satisfied at request */
+	bool *unstopped;        /* stop, restart: not yet told to stop */
+	bool starting;          /* restart: all stopped, now started */
 	size_t nt;
 	uv_timer_t *timer;      /* deadline, or NULL */
 	bool timed_out;
@@ -451,6 +454,7 @@ static void held_free(struct held *h)
 	free(h->seq);
 	free(h->eseq);
 	free(h->done0);
+	free(h->unstopped);
 	free(h->subject);
 	free(h->data);
 	for (int i = 0; i < h->nhdr; i++)
@@ -573,17 +577,66 @@ static int eval_wait_ready(struct held *h, struct buf *err)
 	return code;
 }
 
+/* stop, restart: tell each target to stop once no other target that
+ * requires it is still running (dependents first, as at shutdown); a
+ * restart starts them all once all have stopped (requirements first:
+ * requires holds a dependent back).  True while that is not done. */
+static bool lifecycle_stop_order(struct held *h)
+{
+	bool told;
+	do {
+		told = false;
+		for (size_t i = 0; i < h->nt; i++) {
+			size_t j = 0;
+			if (!h->unstopped[i])
+				continue;
+			while (j < h->nt &&
+			       (j == i ||
+				!(h->unstopped[j] || lst_is_live(&h->t[j]->m)) ||
+				!lsn_requires(h->t[j], h->t[i])))
+				j++;
+			if (j < h->nt)
+				continue; /* a dependent is still up */
+			h->unstopped[i] = false;
+			told = true;
+			lsn_event(h->t[i], EV_STOP, NULL);
+		}
+	} while (told);
+	bool pending = false, up = false;
+	for (size_t i = 0; i < h->nt; i++) {
+		pending |= h->unstopped[i];
+		up |= lst_is_live(&h->t[i]->m);
+	}
+	if (pending || (h->verb == CTL_RESTART && up))
+		return true;
+	if (h->verb == CTL_RESTART && !h->starting) {
+		h->starting = true;
+		for (size_t i = 0; i < h->nt && !d.shutting_down; i++)
+			lsn_event(h->t[i], EV_START, NULL);
+	}
+	return false;
+}
+
 /* start/restart/stop: 0 done, 1 failed, -1 keep waiting. */
 static int eval_lifecycle(struct held *h, struct buf *out, struct buf *err)
 {
 	int code = 0;
+	if (h->unstopped && !h->starting && lifecycle_stop_order(h) &&
+	    h->verb == CTL_RESTART)
+		return -1;
 	for (size_t i = 0; i < h->nt; i++) {
 		struct lsn *l = h->t[i];
 		if (h->done0[i])
 			continue;
 		if (h->verb == CTL_STOP) {
-			if (lst_is_live(&l->m))
+			/* Done when the incarnation it stopped is gone, also
+			 * when a later start has begun another. */
+			if (lst_is_live(&l->m) && l->m.spawns == h->seq[i])
 				return -1;
+			if (lst_is_live(&l->m))
+				buf_printf(out, "%s: stopped, and started again "
+						"by a later request\n",
+					   l->conf->name);
 			continue;
 		}
 		if (l->spawnerr_seq > h->eseq[i]) {
@@ -1136,11 +1189,16 @@ static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
 	h->seq = calloc(nt + 1, sizeof(*h->seq));
 	h->eseq = calloc(nt + 1, sizeof(*h->eseq));
 	h->done0 = calloc(nt + 1, sizeof(*h->done0));
-	if (!h->seq || !h->eseq || !h->done0)
+	if (cmd->verb != CTL_START)
+		h->unstopped = calloc(nt + 1, sizeof(*h->unstopped));
+	if (!h->seq || !h->eseq || !h->done0 ||
+	    (cmd->verb != CTL_START && !h->unstopped))
 		fatal("out of memory");
 	for (size_t i = 0; i < nt; i++) {
 		struct lsn *l = t[i];
-		h->seq[i] = l->exec_seq;
+		/* stop: the spawn count (is a new incarnation there?);
+		 * start, restart: the exec count (has one started?) */
+		h->seq[i] = cmd->verb == CTL_STOP ? l->m.spawns : l->exec_seq;
 		h->eseq[i] = l->spawnerr_seq;
 		switch (cmd->verb) {
 		case CTL_START:
@@ -1151,14 +1209,16 @@ static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
 				log_info("%s: start requested", l->conf->name);
 			lsn_event(l, EV_START, NULL);
 			break;
-		case CTL_STOP:
-			lsn_event(l, EV_STOP, NULL);
-			break;
-		default:
-			lsn_event(l, EV_RESTART, NULL);
+		default: /* stop, restart: in order (lifecycle_stop_order) */
+			if (cmd->verb == CTL_RESTART)
+				log_info("%s: restart requested",
+					 l->conf->name);
+			h->unstopped[i] = true;
 			break;
 		}
 	}
+	if (h->unstopped)
+		lifecycle_stop_order(h);
 	daemon_mark_dirty();
 }
 

@@ -1355,6 +1355,17 @@ static void lsn_destroy(struct lsn *l)
 /* ------------------------------------------------------------------ */
 /* Readiness evaluation and shutdown */
 
+bool lsn_requires(const struct lsn *x, const struct lsn *l)
+{
+	for (size_t j = 0; j < x->conf->nrequires; j++) {
+		const char *r = x->conf->requires[j];
+		if (strcmp(r, l->conf->name) == 0 ||
+		    strcmp(r, l->conf->base) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* May L stop now?  Dependents stop first. */
 static bool shutdown_may_stop(struct lsn *l)
 {
@@ -1366,14 +1377,8 @@ static bool shutdown_may_stop(struct lsn *l)
 	}
 	for (size_t i = 0; i < d.nls; i++) {
 		struct lsn *x = d.ls[i];
-		if (x == l || !lst_is_live(&x->m))
-			continue;
-		for (size_t j = 0; j < x->conf->nrequires; j++) {
-			const char *r = x->conf->requires[j];
-			if (strcmp(r, l->conf->name) == 0 ||
-			    strcmp(r, l->conf->base) == 0)
-				return false;
-		}
+		if (x != l && lst_is_live(&x->m) && lsn_requires(x, l))
+			return false;
 	}
 	return true;
 }

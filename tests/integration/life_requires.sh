@@ -3,6 +3,9 @@
 #  - a requires b, b requires c, d is independent: c starts first, b only
 #    once c is ready, a only once b is ready;
 #  - a restart of c does not restart b or a;
+#  - natsvisorctl stop --all, restart NAMES...: the same order as below;
+#  - a start while a stop is under way: the stop returns once the
+#    incarnation it stopped is gone, and says it runs again;
 #  - SIGTERM: a and d are stopped at once (in parallel), b only once a is
 #    gone, c only once b is gone; exit 0, nothing left running.
 . "$(dirname "$0")/life-lib.sh"
@@ -65,20 +68,51 @@ assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" c
 assert_eq "$pa" "$(listener_pid a)" "pid of a after restarting c"
 assert_eq "$pb" "$(listener_pid b)" "pid of b after restarting c"
 
+# at WHAT NAME: the time (ms) of the last WHAT event of NAME.
+at() {
+	awk -v w="$1" -v n="$2" '$1 == w && $2 == n { t = $3 } END { if (t) printf "%.0f\n", t * 1000 }' \
+		"$T/order"
+}
+# in_order WHO: every listener was stopped, dependents first: b only once
+# a was gone, c only once b was.
+in_order() {
+	for n in a b c d; do
+		[[ -n $(at stop $n) && -n $(at gone $n) ]] || fail "$1: $n was not stopped"
+	done
+	(($(at stop b) >= $(at gone a))) || fail "$1: b was stopped before a was gone"
+	(($(at stop c) >= $(at gone b))) || fail "$1: c was stopped before b was gone"
+}
+
+# natsvisorctl stop --all and restart --all keep the same order.
+: >"$T/order"
+assert_exit 0 nvctl stop --all
+in_order "stop --all"
+: >"$T/order"
+assert_exit 0 nvctl start --all
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 15)s"
+: >"$T/order"
+assert_exit 0 nvctl restart a b c d
+in_order "restart a b c d"
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 15)s" a b c d
+
+# A start while a stop is under way: the stop still returns once the
+# incarnation it stopped is gone (it used to wait for ever).
+nvctl stop d >"$T/stop-d.out" 2>&1 &
+stopper=$!
+nv_track "$stopper" "stop d"
+wait_until 5 state_is d stopping || fail "d never stopping"
+assert_exit 0 nvctl start d
+wait_pid_gone "$stopper" 5 || fail "stop d did not return after d was started again"
+wait "$stopper" || fail "stop d exited $?: $(cat "$T/stop-d.out")"
+grep -q 'started again by a later request' "$T/stop-d.out" ||
+	fail "stop d did not say that d runs again: $(cat "$T/stop-d.out")"
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" d
+
 tree=$(tree_pids "$NV_DAEMON_PID")
 : >"$T/order"
 nv_daemon_stop 20 || fail "exit status $? after SIGTERM"
 cat "$T/order" >&2
-# at WHAT NAME: the time (ms) of the WHAT event of NAME.
-at() {
-	awk -v w="$1" -v n="$2" '$1 == w && $2 == n { printf "%.0f\n", $3 * 1000 }' \
-		"$T/order"
-}
-for n in a b c d; do
-	[[ -n $(at stop $n) && -n $(at gone $n) ]] || fail "$n was not stopped"
-done
-(($(at stop b) >= $(at gone a))) || fail "b was stopped before a was gone"
-(($(at stop c) >= $(at gone b))) || fail "c was stopped before b was gone"
+in_order SIGTERM
 apart=$(($(at stop d) - $(at stop a)))
 apart=${apart#-}
 nv_log "a and d were stopped $apart ms apart"
