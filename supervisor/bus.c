@@ -45,6 +45,11 @@ struct bus_cmd {
 	struct bus_cmd *next;
 };
 
+static void bus_send_held(void);
+
+/* What may wait for a connection, as nats.c's reconnect buffer. */
+#define BUS_HELD_MAX (8 * 1024 * 1024)
+
 static struct {
 	uv_loop_t *loop;
 	uv_async_t async;
@@ -56,6 +61,12 @@ static struct {
 	pthread_mutex_t cmd_mu;
 	pthread_cond_t cmd_cv;
 	struct bus_cmd *cmd_head, **cmd_tail;
+	/* Bus thread: what bus_send() gave while there was no connection
+	 * (events before the first one, or after nats.c closed one), sent
+	 * in order once connected; the oldest go beyond BUS_HELD_MAX. */
+	struct bus_cmd *held_head, **held_tail;
+	size_t held_bytes;
+	unsigned long held_dropped;
 
 	pthread_mutex_t ev_mu;
 	struct bus_event *ev_head, **ev_tail;
@@ -585,6 +596,7 @@ static int bus_connect(void)
 				  bus.sub_subject[i], natsStatus_GetText(s));
 		bus.subs[i] = sub;
 	}
+	bus_send_held();
 	bus_on_connected(bus.nc, NULL);
 	return 0;
 }
@@ -637,8 +649,50 @@ static void bus_deadline(struct timespec *ts, int ms)
 
 /* Bus thread: a command while there is no connection.  Subjects are kept
  * for the next one; a publish certainly is not delivered. */
-static void bus_do_offline(struct bus_cmd *c)
+/* Keep C, a send made while there is no connection, for bus_send_held. */
+static void bus_hold(struct bus_cmd *c)
 {
+	c->next = NULL;
+	*bus.held_tail = c;
+	bus.held_tail = &c->next;
+	bus.held_bytes += c->len + strlen(c->subject);
+	while (bus.held_bytes > BUS_HELD_MAX && bus.held_head != c) {
+		struct bus_cmd *old = bus.held_head;
+		bus.held_head = old->next;
+		bus.held_bytes -= old->len + strlen(old->subject);
+		bus.held_dropped++;
+		bus_cmd_free(old);
+	}
+}
+
+/* Connected: send what was held, in order. */
+static void bus_send_held(void)
+{
+	struct bus_cmd *c = bus.held_head, *next;
+	if (bus.held_dropped)
+		log_warnx("%lu events published while not connected to NATS "
+			  "were dropped (more than %d bytes were waiting)",
+			  bus.held_dropped, BUS_HELD_MAX);
+	for (; c; c = next) {
+		next = c->next;
+		natsConnection_Publish(bus.nc, c->subject, c->data,
+				       (int)c->len);
+		bus_cmd_free(c);
+	}
+	bus.held_head = NULL;
+	bus.held_tail = &bus.held_head;
+	bus.held_bytes = 0;
+	bus.held_dropped = 0;
+}
+
+/* C while there is no connection; true when it was kept (not to be
+ * freed). */
+static bool bus_do_offline(struct bus_cmd *c)
+{
+	if (c->type == CMD_SEND) {
+		bus_hold(c);
+		return true;
+	}
 	if (c->type == CMD_SUBSCRIBE) {
 		if (bus.nsubs < (int)(sizeof(bus.subs) / sizeof(bus.subs[0])) &&
 		    (bus.sub_subject[bus.nsubs] = strdup(c->subject))) {
@@ -656,6 +710,7 @@ static void bus_do_offline(struct bus_cmd *c)
 			bus_emit(ev);
 		}
 	}
+	return false;
 }
 
 /* The bus thread: connect, then serve commands until CMD_QUIT; connect
@@ -706,8 +761,8 @@ static void *bus_main(void *arg)
 		}
 		if (bus.nc)
 			bus_do(c);
-		else
-			bus_do_offline(c);
+		else if (bus_do_offline(c))
+			continue; /* held */
 		bus_cmd_free(c);
 	}
 	return NULL;
@@ -782,6 +837,7 @@ int bus_start(uv_loop_t *loop, const struct nv_config *cfg, bus_event_cb cb,
 	bus.cb = cb;
 	bus.arg = arg;
 	bus.cmd_tail = &bus.cmd_head;
+	bus.held_tail = &bus.held_head;
 	bus.ev_tail = &bus.ev_head;
 	if (nats_Open(-1) != NATS_OK)
 		return -1;
@@ -812,6 +868,12 @@ void bus_stop(void)
 	bus_push(bus_cmd_new(CMD_QUIT, NULL));
 	pthread_join(bus.thread, NULL);
 	bus.running = false;
+	for (struct bus_cmd *c = bus.held_head, *next; c; c = next) {
+		next = c->next; /* never connected: nobody hears them */
+		bus_cmd_free(c);
+	}
+	bus.held_head = NULL;
+	bus.held_tail = &bus.held_head;
 	bus_disconnect();
 	for (int i = 0; i < bus.nsubs; i++)
 		free(bus.sub_subject[i]);

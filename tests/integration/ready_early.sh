@@ -67,7 +67,18 @@ grep -q fatal "$NV_DIR/natsvisord.log" && fail "something went fatal"
 assert_eq 1 "$(grep -c 'warning: NATS: no server answers: .*; retrying' "$NV_DIR/natsvisord.log")" \
 	"warnings that no NATS server answers"
 
+# The events of the start-up, from before any connection, are published
+# once the daemon connects: the daemon is held (SIGSTOP) while the server
+# starts and a subscriber gets ready, so that the subscriber hears the
+# first connection.
+kill -STOP "$NV_DAEMON_PID"
 nats_start_port "$port"
+nv_spawn events "$top_builddir/tests/integration/ready-probe" "$NATS_URL" sub "natsvisor.*.event.>"
+wait_until 5 grep -q subscribed "$NV_DIR/events.log" || {
+	kill -CONT "$NV_DAEMON_PID"
+	fail "event probe not subscribed"
+}
+kill -CONT "$NV_DAEMON_PID"
 t_up=$(_nv_now_us)
 wait "$wr" || fail "wait-ready held from before the server: $(cat "$NV_DIR/wr.out")"
 ms=$((($(_nv_now_us) - t_up) / 1000))
@@ -82,5 +93,14 @@ wait_until 5 grep -rqx "published before the server" "$NV_DIR/inbox/e2/new" ||
 	fail "the publish held from before the server did not land"
 grep -q "connected to NATS at nats://127.0.0.1:$port" "$NV_DIR/natsvisord.log" ||
 	fail "the daemon did not log its connection"
+early_events() {
+	local n
+	for n in e1 e2 e3; do
+		grep -q "event\.$n .*\"state\":\"starting\".*\"connected\":false" \
+			"$NV_DIR/events.log" || return 1
+	done
+}
+wait_until 5 early_events ||
+	fail "the events from before the connection were not published: $(head -n 5 "$NV_DIR/events.log")"
 nv_daemon_stop 20 || fail "exit status $?"
 pass
