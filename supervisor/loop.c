@@ -1096,8 +1096,12 @@ static void lsn_apply(struct lsn *l, unsigned acts, enum lst_state os,
 	}
 	if (acts & ACT_READY_CHANGED)
 		daemon_mark_dirty();
-	if (acts & ACT_ESSENTIAL_FATAL)
-		daemon_shutdown(1, "an essential listener is fatal");
+	if (acts & ACT_ESSENTIAL_FATAL) {
+		char why[NV_NAME_MAX + 64];
+		snprintf(why, sizeof(why), "an essential listener is fatal (%s)",
+			 lsn_name(l));
+		daemon_shutdown(1, why);
+	}
 	if (acts & ACT_SPAWN)
 		lsn_spawn(l);
 }
@@ -1596,7 +1600,10 @@ void daemon_shutdown(int code, const char *why)
 	if (d.shutting_down)
 		return;
 	d.shutting_down = true;
-	log_info("shutting down: %s", why);
+	if (code > 0) /* a failure: "fatal:", as natsvisord(8) says */
+		log_fatalx("shutting down: %s", why);
+	else
+		log_info("shutting down: %s", why);
 	notify_send("STOPPING=1");
 	/* Held requests are answered by the evaluation that follows: a
 	 * start fails, waits fail as listeners stop. */

@@ -101,7 +101,7 @@ rc=0
 wait "$NV_DAEMON_PID" || rc=$?
 assert_eq 1 "$rc" "exit status after an essential listener turned fatal"
 daemon_log_has 'core: .*-> fatal: ' || fail "core never fatal"
-daemon_log_has 'shutting down: an essential listener is fatal' ||
+daemon_log_has 'fatal: shutting down: an essential listener is fatal \(core\)' ||
 	fail "no shutdown reason in the log"
 daemon_log_has 'other: .*-> stopped' || daemon_log_has 'other: .*-> stopping' ||
 	! daemon_log_has 'other: .*spawned' || fail "other was not stopped"
