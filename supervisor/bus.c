@@ -356,6 +356,11 @@ static void bus_on_error(natsConnection *nc, natsSubscription *sub,
 	}
 	snprintf(text, sizeof(text), "%s", err == NATS_NOT_PERMITTED ? t :
 		 natsStatus_GetText(err));
+	if (err == NATS_NOT_PERMITTED && strcasestr(t, "subscription") &&
+	    strstr(t, bus.inbox)) {
+		bus_emit_simple(BUS_INBOX_DENIED, text);
+		return;
+	}
 	bus_emit_simple(BUS_ERROR, text);
 }
 

@@ -40,6 +40,9 @@ enum bus_evtype {
 	BUS_HELLO,        /* a listener's hello on <inbox>.h<id> */
 	BUS_DENIED,       /* the server refused a publish to subject: data =
 			   * its text (a -ERR, reported after the fact) */
+	BUS_INBOX_DENIED, /* the server refused the daemon's subscription to
+			   * its own inbox: no reply can reach it; data =
+			   * the server's text */
 };
 
 struct bus_event {

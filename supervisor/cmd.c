@@ -260,6 +260,10 @@ static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
 		buf_printf(b, "last reload failed: %s\n", d.last_reload);
 	if (!d.connected)
 		buf_printf(b, "NATS: disconnected (retrying)\n");
+	else if (d.inbox_denied)
+		buf_printf(b, "NATS: connected, but the daemon may not "
+			   "subscribe to its inbox (_INBOX.>): no pong reaches "
+			   "it\n");
 	else if (d.server_silent)
 		buf_printf(b, "NATS: connected, but the server does not answer "
 			   "(misses are not counted)\n");

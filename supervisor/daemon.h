@@ -77,6 +77,8 @@ struct daemon {
 	bool connected;              /* the daemon's NATS connection */
 	bool server_silent;          /* ... is up, but the server's last probe
 					went unanswered */
+	bool inbox_denied;           /* ... is up, but may not subscribe to its
+					inbox: no reply reaches it */
 	bool ever_connected;
 	bool listeners_started;      /* autostart done (after the server) */
 	bool shutting_down;

@@ -254,7 +254,7 @@ static void probe_verdict(bool server_answers)
 
 	probe_id = 0;
 	uv_timer_stop(&probe_timer);
-	if (!server_answers && !d.server_silent)
+	if (!server_answers && !d.server_silent && !d.inbox_denied)
 		log_warnx("the NATS server does not answer (%d ms): missed "
 			  "pings are not counted until it does",
 			  PROBE_TIMEOUT_MS);
@@ -1232,6 +1232,7 @@ static void on_bus_event(struct bus_event *ev, void *arg)
 				  : "?");
 		d.connected = true;
 		d.ever_connected = true;
+		d.inbox_denied = false; /* said again if it still is */
 		if (d.server) {
 			struct lst_event_data pong = { .ready = true };
 			lsn_event(d.server, EV_BUS_UP, NULL);
@@ -1277,6 +1278,14 @@ static void on_bus_event(struct bus_event *ev, void *arg)
 		break;
 	case BUS_ERROR:
 		log_warnx("NATS: %s", ev->data ? ev->data : "error");
+		break;
+	case BUS_INBOX_DENIED:
+		d.inbox_denied = true;
+		log_warnx("NATS: %s: the daemon may not subscribe to its "
+			  "inbox, so no pong reaches it and no listener can "
+			  "become ready; give its NATS user subscribe "
+			  "permission on _INBOX.>",
+			  ev->data ? ev->data : "permissions violation");
 		break;
 	case BUS_DENIED:
 		/* Answers the publish (if any is waiting) with the reason. */
