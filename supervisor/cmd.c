@@ -374,6 +374,10 @@ void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len)
 	buf_json_str(&b, d.instance_id);
 	buf_printf(&b, ",\"pid\":%d,\"connected\":%s,\"ready\":%u,\"total\":%u",
 		   (int)getpid(), d.connected ? "true" : "false", ready, total);
+	/* what the text footer says of a connection that is up */
+	buf_printf(&b, ",\"server_silent\":%s,\"inbox_denied\":%s",
+		   d.connected && d.server_silent ? "true" : "false",
+		   d.connected && d.inbox_denied ? "true" : "false");
 	buf_printf(&b, ",\"last_reload\":{\"ok\":%s,\"error\":",
 		   d.last_reload_ok ? "true" : "false");
 	buf_json_str(&b, d.last_reload_ok ? NULL : d.last_reload);

@@ -773,22 +773,28 @@ static int config_set(const struct config_key *k, void *base,
 				const char *hint = k->type == CT_ENV ?
 					" (expected NAME=VALUE)" : "",
 					   *q = "'";
-				if (k->type == CT_URLS)
+				if (k->type == CT_URLS && !strchr(it, '@') &&
+				    strchr(val, '@')) {
+					/* perhaps half of a password that
+					 * holds a blank: not shown */
+					snprintf(shown, sizeof(shown),
+						 "(URL number %zu)", i + 1);
+					it = shown;
+					q = "";
+				} else if (k->type == CT_URLS) {
 					it = url_redact(it, shown,
 							sizeof(shown));
-				else if (k->type == CT_ENV && eq) {
+				} else if (k->type == CT_ENV && eq) {
 					/* the name is wrong; the value may
 					 * be a secret */
 					snprintf(shown, sizeof(shown),
 						 "%.*s=***", (int)(eq - it), it);
 					it = shown;
-				} else if (k->type == CT_ENV &&
-					   (!config_env_name_ok(it, strlen(it)) ||
-					    (i > 0 && v[i - 1][0] &&
-					     v[i - 1][strlen(v[i - 1]) - 1] == '='))) {
-					/* not a bare name: perhaps a value
-					 * (NAME= VALUE, NAME:VALUE), which
-					 * may be a secret */
+				} else if (k->type == CT_ENV) {
+					/* no '=': a name, or a value split
+					 * off (NAME VALUE, NAME= VALUE,
+					 * NAME:VALUE), which may be a
+					 * secret: named by its place */
 					snprintf(shown, sizeof(shown),
 						 "number %zu", i + 1);
 					it = shown;
@@ -2142,6 +2148,41 @@ static void config_resolve_links(struct config_ctx *c)
 				   own ? "" : b->base, own ? "" : "'",
 				   eb ? c->cfg->files[eb->file] : b->where.file,
 				   eb ? eb->line : b->where.line);
+			break;
+		}
+	}
+	/* The same for the ping subjects natsvisord makes up
+	 * (_NATSVISOR.<id>.<nonce>.<name>.<n>; the nonce is new each run):
+	 * a subject that covers one of them ('>', '_NATSVISOR.>') is an
+	 * error, once per section. */
+	for (size_t j = 0; j < cfg->nlisteners; j++) {
+		const struct nv_listener_conf *b = &cfg->listeners[j];
+		if (j > 0 && strcmp(cfg->listeners[j - 1].base, b->base) == 0)
+			continue;
+		for (size_t k = 0; k < b->nsubjects; k++) {
+			const struct nv_listener_conf *a = NULL;
+			char ping[NV_NAME_MAX + 128];
+			for (size_t i = 0; i < cfg->nlisteners && !a; i++) {
+				if (cfg->listeners[i].ping_subject)
+					continue;
+				snprintf(ping, sizeof(ping),
+					 "_NATSVISOR.%s.n.%s.1",
+					 cfg->instance_id ? cfg->instance_id : "x",
+					 cfg->listeners[i].name);
+				if (subject_matches(b->subjects[k], ping))
+					a = &cfg->listeners[i];
+			}
+			if (a == NULL)
+				continue;
+			int sb = nidx_get(&c->sects, b->base);
+			struct config_ent *eb = sb >= 0 ?
+				config_sect_key(c, c->ls[sb], "subjects") : NULL;
+			config_err(c, eb ? eb->file : config_file_index(c, b->where.file),
+				   eb ? eb->line : b->where.line,
+				   "subjects: '%s' covers the ping subjects "
+				   "natsvisord makes up for '%s' (under "
+				   "_NATSVISOR.>): the pings would arrive as "
+				   "messages", b->subjects[k], a->base);
 			break;
 		}
 	}

@@ -559,11 +559,53 @@ static bool opt_is_secret(const char *w)
 	       name_is_secret(w, strlen(w));
 }
 
+/* W, a shell command line (the word after "-c"), with arg_redact
+ * applied to each of its blank-separated words, in BUF. */
+static const char *shell_redact(const char *w, char *buf, size_t size)
+{
+	char prev[256] = "", word[256], one[512];
+	size_t o = 0;
+	bool changed = false;
+
+	while (*w && o + 1 < size) {
+		size_t blank = strspn(w, " \t"), n;
+		if (blank) {
+			n = blank < size - 1 - o ? blank : size - 1 - o;
+			memcpy(buf + o, w, n);
+			o += n;
+			w += blank;
+			continue;
+		}
+		n = strcspn(w, " \t");
+		snprintf(word, sizeof(word), "%.*s", (int)n, w);
+		const char *r = n < sizeof(word) ?
+			arg_redact(*prev ? prev : NULL, word, one, sizeof(one)) :
+			word;
+		if (r != word)
+			changed = true;
+		else
+			r = NULL; /* the word as it is, whatever its length */
+		size_t rl = r ? strlen(r) : n;
+		rl = rl < size - 1 - o ? rl : size - 1 - o;
+		memcpy(buf + o, r ? r : w, rl);
+		o += rl;
+		snprintf(prev, sizeof(prev), "%s", word);
+		w += n;
+	}
+	buf[o] = '\0';
+	return changed ? buf : NULL;
+}
+
 const char *arg_redact(const char *prev, const char *w, char *buf,
 		       size_t size)
 {
 	const char *eq = strchr(w, '=');
 
+	if (prev && strcmp(prev, "-c") == 0 && strpbrk(w, " \t")) {
+		const char *r = shell_redact(w, buf, size);
+		if (r)
+			return r;
+	}
 	if (opt_is_secret(prev)) {
 		snprintf(buf, size, "***");
 		return buf;

@@ -119,6 +119,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/one-value.ini \
 	tests/conf/bad/ping-covered.err \
 	tests/conf/bad/ping-covered.ini \
+	tests/conf/bad/ping-generated-covered.err \
+	tests/conf/bad/ping-generated-covered.ini \
 	tests/conf/bad/ping-shared.err \
 	tests/conf/bad/ping-shared.ini \
 	tests/conf/bad/r01-name45.err \

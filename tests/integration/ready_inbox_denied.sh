@@ -24,6 +24,7 @@ wait_until 10 said || fail "no warning that the daemon may not subscribe to its 
 footer() { nvctl status 2>/dev/null | grep -q '^NATS: connected, but the daemon may not subscribe to its inbox'; }
 wait_until 5 footer || fail "status does not say so: $(nvctl status 2>&1)"
 assert_exit 1 nvctl is-ready a
+assert_eq true "$(nvctl status --json | jq .inbox_denied)" "status --json inbox_denied"
 pid=$(listener_pid a) || fail "a has no process"
 
 # Allowed again (the server restarted with the permission): the daemon
@@ -35,5 +36,6 @@ nats_start_port "$port" nats -c "$NV_DIR/server.conf"
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 15)s" a
 assert_eq "$pid" "$(listener_pid a)" "a's pid (never killed)"
 nvctl status | grep -q 'may not subscribe' && fail "the footer stayed"
+assert_eq false "$(nvctl status --json | jq .inbox_denied)" "inbox_denied after the fix"
 nv_daemon_stop || fail "exit status $?"
 pass

@@ -49,10 +49,12 @@ in_flight() {
 kill -STOP "$NATS_PID"
 wait_until 20 verdicts || { kill -CONT "$NATS_PID"; fail "no probe verdict while the server was stopped"; }
 nvctl status >"$NV_DIR/status.stalled" 2>&1
+nvctl status --json >"$NV_DIR/status.stalled.json" 2>&1
 wait_until 5 in_flight || { kill -CONT "$NATS_PID"; fail "no probe after the last verdict"; }
 kill -CONT "$NATS_PID"
 grep -qx 'NATS: connected, but the server does not answer (misses are not counted)' \
 	"$NV_DIR/status.stalled" || fail "status did not say the server does not answer"
+assert_eq true "$(jq .server_silent "$NV_DIR/status.stalled.json")" "status --json server_silent"
 assert_eq 1 "$(grep -c 'warning: the NATS server does not answer' "$log")" "warnings of the stall"
 assert_eq "$pid" "$(listener_pid calm)" "calm's pid across the stall"
 assert_eq 0 "$(listener_field calm restarts)" "restarts of calm"

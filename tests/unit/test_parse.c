@@ -106,6 +106,12 @@ int main(void)
 		CHECK_STR(arg_redact("-s", "nats://u:pw@h:1", u, sizeof u),
 			  "nats://u:***@h:1");
 		CHECK_STR(arg_redact(NULL, "a=b@c", u, sizeof u), "a=b@c");
+		/* a shell command line: word by word */
+		CHECK_STR(arg_redact("-c", "exec ./l.sh --pass Pw nats://u:p@h:1",
+				     u, sizeof u),
+			  "exec ./l.sh --pass *** nats://u:***@h:1");
+		CHECK_STR(arg_redact("-c", "echo  a\tb", u, sizeof u),
+			  "echo  a\tb");
 		CHECK(name_is_secret("NATS_Secret_x", 13));
 		CHECK(!name_is_secret("PAS", 3));
 	}
