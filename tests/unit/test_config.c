@@ -286,12 +286,26 @@ static void test_errors(void)
 }
 
 /* Includes through real files, relative to the including file. */
+/* Write TEXT to DIR/NAME. */
+static void put(const char *dir, const char *name, const char *text)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
 static void test_include(void)
 {
 	char dir[] = "/tmp/nvtest.XXXXXX", p[256];
 	struct nv_errors e = {0};
 	struct nv_config *cfg;
-	FILE *f;
 
 	if (mkdtemp(dir) == NULL) {
 		CHECK(0);
@@ -299,18 +313,12 @@ static void test_include(void)
 	}
 	snprintf(p, sizeof p, "%s/d", dir);
 	mkdir(p, 0700);
-	snprintf(p, sizeof p, "%s/d/b.ini", dir);
-	f = fopen(p, "w");
-	fputs("[listener:b]\ncommand = x\nsubjects = b\n", f);
-	fclose(f);
-	snprintf(p, sizeof p, "%s/d/a.ini", dir);
-	f = fopen(p, "w");
-	fputs("[listener:a]\ncommand = x\nsubjects = a\nstop_signal = X\n", f);
-	fclose(f);
+	put(dir, "d/b.ini", "[listener:b]\ncommand = x\nsubjects = b\n");
+	put(dir, "d/a.ini",
+	    "[listener:a]\ncommand = x\nsubjects = a\nstop_signal = X\n");
+	put(dir, "main.ini",
+	    "include = d/*.ini\n[listener:m]\ncommand = x\nsubjects = m\n");
 	snprintf(p, sizeof p, "%s/main.ini", dir);
-	f = fopen(p, "w");
-	fputs("include = d/*.ini\n[listener:m]\ncommand = x\nsubjects = m\n", f);
-	fclose(f);
 	cfg = config_load(p, &e);
 	CHECK(cfg == NULL);
 	CHECK_INT(e.n, 1);
@@ -320,11 +328,7 @@ static void test_include(void)
 		CHECK_STR(e.msgs[0], want);
 	}
 	errors_clear(&e);
-	snprintf(p, sizeof p, "%s/d/a.ini", dir);
-	f = fopen(p, "w");
-	fputs("[listener:a]\ncommand = x\nsubjects = a\n", f);
-	fclose(f);
-	snprintf(p, sizeof p, "%s/main.ini", dir);
+	put(dir, "d/a.ini", "[listener:a]\ncommand = x\nsubjects = a\n");
 	cfg = config_load(p, &e);
 	CHECK(cfg != NULL);
 	if (cfg) {
@@ -338,30 +342,21 @@ static void test_include(void)
 	errors_clear(&e);
 	/* 16 levels of include are allowed (p0.ini includes p1.ini ...
 	 * p15.ini includes p16.ini); a 17th level is an error. */
-	for (int k = 0; k <= 17; k++) {
-		snprintf(p, sizeof p, "%s/p%d.ini", dir, k);
-		f = fopen(p, "w");
-		if (k < 17)
-			fprintf(f, "include = p%d.ini\n", k + 1);
-		else
-			fputs("[listener:deep]\ncommand = x\n", f);
-		fclose(f);
+	for (int k = 0; k < 16; k++) {
+		char name[32], text[64];
+		snprintf(name, sizeof name, "p%d.ini", k);
+		snprintf(text, sizeof text, "include = p%d.ini\n", k + 1);
+		put(dir, name, text);
 	}
-	snprintf(p, sizeof p, "%s/p16.ini", dir);
-	f = fopen(p, "w");
-	fputs("[listener:deep]\ncommand = x\n", f);
-	fclose(f);
+	put(dir, "p16.ini", "[listener:deep]\ncommand = x\n");
 	snprintf(p, sizeof p, "%s/p0.ini", dir);
 	cfg = config_load(p, &e);
 	CHECK(cfg != NULL);
 	CHECK_INT(cfg ? (int)cfg->nfiles : 0, 17);
 	config_free(cfg);
 	errors_clear(&e);
-	snprintf(p, sizeof p, "%s/p16.ini", dir);
-	f = fopen(p, "w");
-	fputs("include = p17.ini\n", f);
-	fclose(f);
-	snprintf(p, sizeof p, "%s/p0.ini", dir);
+	put(dir, "p16.ini", "include = p17.ini\n");
+	put(dir, "p17.ini", "[listener:deep]\ncommand = x\n");
 	CHECK(config_load(p, &e) == NULL);
 	{
 		char want[300];
