@@ -1137,23 +1137,18 @@ static void config_bad_value(struct config_ctx *c, const struct config_ent *e,
  * (which natsvisorctl -c does not share, and --daemon leaves). */
 static void config_path_anchor(struct config_ctx *c, char **path, int file)
 {
-	char *real, *slash, *joined;
+	char *joined;
 
 	if (*path == NULL || (*path)[0] == '/')
 		return;
-	real = realpath(c->cfg->files[file], NULL);
-	if (real == NULL || (slash = strrchr(real, '/')) == NULL) {
-		free(real);
+	joined = path_beside(c->cfg->files[file], *path);
+	if (joined == NULL) {
+		if (errno == ENOMEM)
+			config_oom = true;
 		return;
 	}
-	*slash = '\0';
-	if (asprintf(&joined, "%s/%s", real, *path) < 0) {
-		config_oom = true;
-	} else {
-		free(*path);
-		*path = joined;
-	}
-	free(real);
+	free(*path);
+	*path = joined;
 }
 
 static void config_apply(struct config_ctx *c, const struct config_sect *s,

@@ -389,17 +389,13 @@ static int socket_path(const char *opt_s, const char *opt_c, char *buf,
 				strerror(errno));
 			return CTL_USAGE;
 		}
-		if (rc > 0 && *buf && *buf != '/') {
+		if (rc > 0 && *buf) {
 			/* relative to the file's directory, as the daemon
 			 * takes it */
-			char *real = realpath(opt_c, NULL), *slash;
-			char *rel = strdup(buf);
-			if (real && rel && (slash = strrchr(real, '/'))) {
-				*slash = '\0';
-				snprintf(buf, len, "%s/%s", real, rel);
-			}
-			free(rel);
-			free(real);
+			char *p = path_beside(opt_c, buf);
+			if (p)
+				snprintf(buf, len, "%s", p);
+			free(p);
 		}
 		if (rc > 0 && *buf)
 			return 0;

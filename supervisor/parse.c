@@ -539,6 +539,23 @@ const char *url_strip_userinfo(const char *s, char *buf, size_t size)
 	return url_rewrite(s, buf, size, true);
 }
 
+char *path_beside(const char *file, const char *path)
+{
+	char *real, *slash, *joined = NULL;
+
+	if (path[0] == '/')
+		return strdup(path);
+	real = realpath(file, NULL);
+	if (real == NULL)
+		return NULL;
+	slash = strrchr(real, '/'); /* a real path starts with one */
+	*slash = '\0';
+	if (asprintf(&joined, "%s/%s", real, path) < 0)
+		joined = NULL;
+	free(real);
+	return joined;
+}
+
 bool name_is_secret(const char *name, size_t n)
 {
 	static const char *const words[] = { "PASS", "TOKEN", "SECRET",

@@ -54,6 +54,11 @@ const char *url_redact(const char *s, char *buf, size_t size);
  * "nats://h"). */
 const char *url_strip_userinfo(const char *s, char *buf, size_t size);
 
+/* PATH taken from the directory of FILE (which exists) when relative:
+ * a new string, or NULL (errno) when FILE cannot be resolved or memory
+ * is short.  How a path in the configuration is read. */
+char *path_beside(const char *file, const char *path);
+
 /* Does NAME (N bytes: a variable or an option) hold PASS, TOKEN, SECRET
  * or AUTH, in any case?  Its value is then shown as "***". */
 bool name_is_secret(const char *name, size_t n);
