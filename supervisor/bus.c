@@ -652,8 +652,6 @@ static void bus_deadline(struct timespec *ts, int ms)
 	}
 }
 
-/* Bus thread: a command while there is no connection.  Subjects are kept
- * for the next one; a publish certainly is not delivered. */
 /* Keep C, a send made while there is no connection, for bus_send_held. */
 static void bus_hold(struct bus_cmd *c)
 {
@@ -670,18 +668,20 @@ static void bus_hold(struct bus_cmd *c)
 	}
 }
 
-/* Connected: send what was held, in order. */
+/* Connected: send what was held, in order (with no connection, at
+ * stop: drop it). */
 static void bus_send_held(void)
 {
 	struct bus_cmd *c = bus.held_head, *next;
-	if (bus.held_dropped)
+	if (bus.held_dropped && bus.nc)
 		log_warnx("%lu events published while not connected to NATS "
 			  "were dropped (more than %d bytes were waiting)",
 			  bus.held_dropped, BUS_HELD_MAX);
 	for (; c; c = next) {
 		next = c->next;
-		natsConnection_Publish(bus.nc, c->subject, c->data,
-				       (int)c->len);
+		if (bus.nc)
+			natsConnection_Publish(bus.nc, c->subject, c->data,
+					       (int)c->len);
 		bus_cmd_free(c);
 	}
 	bus.held_head = NULL;
@@ -690,8 +690,9 @@ static void bus_send_held(void)
 	bus.held_dropped = 0;
 }
 
-/* C while there is no connection; true when it was kept (not to be
- * freed). */
+/* Bus thread: a command while there is no connection.  Subjects are kept
+ * for the next one, and so are sends (events); a publish certainly is not
+ * delivered.  True when C was kept (not to be freed). */
 static bool bus_do_offline(struct bus_cmd *c)
 {
 	if (c->type == CMD_SEND) {
@@ -873,13 +874,8 @@ void bus_stop(void)
 	bus_push(bus_cmd_new(CMD_QUIT, NULL));
 	pthread_join(bus.thread, NULL);
 	bus.running = false;
-	for (struct bus_cmd *c = bus.held_head, *next; c; c = next) {
-		next = c->next; /* never connected: nobody hears them */
-		bus_cmd_free(c);
-	}
-	bus.held_head = NULL;
-	bus.held_tail = &bus.held_head;
 	bus_disconnect();
+	bus_send_held(); /* never connected since: dropped */
 	for (int i = 0; i < bus.nsubs; i++)
 		free(bus.sub_subject[i]);
 	bus.nsubs = 0;
