@@ -342,20 +342,16 @@ static void test_health(void)
 	 * sooner than KILL_AGAIN_MS (a zero period would spin the loop). */
 	conf_defaults();
 	conf.stop_timeout_ms = 0;
-	lst_init(&l, &conf, 1);
-	lst_step(&l, EV_BUS_UP, NULL, 0);
-	lst_step(&l, EV_START, NULL, 0);
-	spawn(&l, 5, 0);
-	lst_step(&l, EV_STOP, NULL, 100);
+	make_state(&l, LST_STOPPING); /* stopped at 10 */
 	CHECK_INT(l.state, LST_STOPPING);
-	CHECK_INT(l.deadline, 100);
-	a = lst_step(&l, EV_DEADLINE, NULL, 100);
+	CHECK_INT(l.deadline, 10);
+	a = lst_step(&l, EV_DEADLINE, NULL, 10);
 	CHECK((a & ACT_KILL_GROUP) && (a & ACT_LOG));
-	CHECK_INT(l.deadline, 100 + KILL_AGAIN_MS);
-	CHECK_INT(lst_step(&l, EV_DEADLINE, NULL, 100), 0);
-	a = lst_step(&l, EV_DEADLINE, NULL, 100 + KILL_AGAIN_MS);
+	CHECK_INT(l.deadline, 10 + KILL_AGAIN_MS);
+	CHECK_INT(lst_step(&l, EV_DEADLINE, NULL, 10), 0);
+	a = lst_step(&l, EV_DEADLINE, NULL, 10 + KILL_AGAIN_MS);
 	CHECK(a == ACT_KILL_GROUP);
-	CHECK_INT(l.deadline, 100 + 2 * KILL_AGAIN_MS);
+	CHECK_INT(l.deadline, 10 + 2 * KILL_AGAIN_MS);
 	die(&l, signaled(SIGKILL), false, 2200);
 	CHECK_INT(l.state, LST_STOPPED);
 	lst_free(&l);
