@@ -105,6 +105,16 @@ stop_timeout = 0
 EOT
 nv_daemon_start "$T/nv.ini"
 
+# timed_stop NAME: `natsvisorctl stop NAME` exits 0; how long it took, in
+# ms, goes to $took and the test's log.
+timed_stop() {
+	local t0
+	t0=$(now_ms)
+	assert_exit 0 nvctl stop "$1"
+	took=$(($(now_ms) - t0))
+	nv_log "stop $1 took $took ms"
+}
+
 # --- leftovers of an incarnation are stopped before the next starts --------
 leaver_twice() { [[ -f $T/leaver.spawns ]] && (($(wc -l <"$T/leaver.spawns") >= 3)); }
 wait_until 15 leaver_twice || fail "leaver did not start three times"
@@ -141,10 +151,7 @@ wait_until 10 state_is stubborn starting || fail "stubborn not starting"
 pgid=$(listener_field stubborn pgid)
 two_members() { (($(pgrep -g "$pgid" | wc -l) >= 2)); }
 wait_until 5 two_members || fail "stubborn's group never had two members"
-t0=$(now_ms)
-assert_exit 0 nvctl stop stubborn
-took=$(($(now_ms) - t0))
-nv_log "stop stubborn took $took ms"
+timed_stop stubborn
 within 1900 $((2500 + 500 * (${NV_SCALE%.*} - 1))) "$took" ||
 	fail "stop stubborn took $took ms (stop_timeout 2 s)"
 daemon_log_has 'stubborn: .*sent SIGKILL after stop_timeout \(2s\)' ||
@@ -157,10 +164,7 @@ assert_eq 0 "$(listener_field stubborn pgid)" "status --json pgid of stopped stu
 # --- stop_timeout = 0: SIGKILL at once, said once ----------------------------
 assert_exit 0 nvctl start brute
 wait_until 10 state_is brute starting || fail "brute not starting"
-t0=$(now_ms)
-assert_exit 0 nvctl stop brute
-took=$(($(now_ms) - t0))
-nv_log "stop brute (stop_timeout 0) took $took ms"
+timed_stop brute
 ((took < 1000 * ${NV_SCALE%.*})) || fail "stop brute took $took ms"
 assert_eq stopped "$(listener_state brute)" "state of brute"
 assert_eq 1 "$(grep -c 'brute: sending SIGKILL' "$NV_DIR/natsvisord.log")" \
@@ -181,10 +185,7 @@ nvctl start early >/dev/null 2>&1 &
 startpid=$!
 nv_track "$startpid" "start early"
 wait_until 5 state_is early starting || fail "early not starting"
-t0=$(now_ms)
-assert_exit 0 nvctl stop early
-took=$(($(now_ms) - t0))
-nv_log "stop of a starting listener took $took ms"
+timed_stop early
 ((took < 2500 * ${NV_SCALE%.*})) || fail "stop early took $took ms"
 wait "$startpid" || true
 assert_eq stopped "$(listener_state early)" "state of early"
