@@ -247,6 +247,12 @@ static void client_data(struct ctl_client *c, const char *data, size_t n)
 		uv_timer_start(&c->timer, client_timeout, ctl.idle_ms, 0);
 		return;
 	}
+	if (c->req.consumed != len) { /* one request per connection */
+		ctl_request_free(&c->req);
+		client_refuse(c, CTL_USAGE,
+			      "malformed request: bytes after the request");
+		return;
+	}
 	/* Complete: the request has its own copy; keep reading to see the
 	 * client leave, but buffer nothing more. */
 	free(c->buf);

@@ -6,7 +6,9 @@
  * path.  Every connection's peer credentials are checked (root, the
  * daemon's uid, members of the control group).  Each connection carries
  * one request (ctlproto.h) bounded in size and time; a malformed or
- * oversized request gets an error reply and is closed.  Complete requests
+ * oversized request, or one that arrives with bytes after it, gets an
+ * error reply and is closed (bytes that arrive after the request was
+ * handed to the loop are read and dropped: the request is running).  Complete requests
  * are handed to the loop; the loop answers later with control_reply(),
  * possibly much later (wait-ready, publish are held until a state change).
  *

@@ -4,11 +4,12 @@
  * The loop runs on the main thread with an echo handler; a test thread
  * plays the clients with plain sockets (natsvisorctl needs a daemon), and
  * forked children play other users.  Checked: a normal round trip,
- * malformed and oversized requests (code 2), truncation, the idle limit,
- * on_gone for a client that leaves while parked, 1000 parked clients, the
- * connect-first check, stale-socket replacement, modes 0600/0660 and the
- * group, peer-credential refusal (code 3), close-on-exec descriptors, and
- * control_close() leaving a foreign file alone.  Every wait is bounded.
+ * malformed and oversized requests (code 2), truncation, bytes after a
+ * request, the idle limit, on_gone for a client that leaves while parked,
+ * 1000 parked clients, the connect-first check, stale-socket replacement,
+ * modes 0600/0660 and the group, peer-credential refusal (code 3),
+ * close-on-exec descriptors, and control_close() leaving a foreign file
+ * alone.  Every wait is bounded.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -298,6 +299,14 @@ static void *phase1(void *arg)
 	CHECK_INT(cli_reply(fd, NULL, 0, err, sizeof err), 2);
 	CHECK(strstr(err, "truncated") != NULL);
 	close(fd);
+
+	/* Two requests in one write: one request per connection, so the
+	 * pair is refused and neither runs. */
+	{
+		static const char two[] = "NV1 1 0\n4 echo\nNV1 1 0\n4 echo\n";
+		CHECK_INT(cli_raw(two, sizeof two - 1, err, sizeof err), 2);
+		CHECK(strstr(err, "bytes after the request") != NULL);
+	}
 
 	/* The daemon is undisturbed. */
 	fd = cli_send(3, echo, NULL, 0);
