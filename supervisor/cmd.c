@@ -586,7 +586,8 @@ static int eval_wait_ready(struct held *h, struct buf *err)
 }
 
 /* stop, restart: tell each target to stop once no other target that
- * requires it is still running (dependents first, as at shutdown); a
+ * requires it, directly or through listeners not named, is still running
+ * (dependents first, as at shutdown); a
  * restart starts them all once all have stopped (requirements first:
  * requires holds a dependent back).  True while that is not done. */
 static bool lifecycle_stop_order(struct held *h)
@@ -601,7 +602,7 @@ static bool lifecycle_stop_order(struct held *h)
 			while (j < h->nt &&
 			       (j == i ||
 				!(h->unstopped[j] || lst_is_live(&h->t[j]->m)) ||
-				!lsn_requires(h->t[j], h->t[i])))
+				!lsn_requires_deep(h->t[j], h->t[i])))
 				j++;
 			if (j < h->nt)
 				continue; /* a dependent is still up */

@@ -147,8 +147,10 @@ bool cmd_wants_pongs(void);
 void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len);
 void cmd_event(const struct lsn *l);
 const struct lsn *lsn_blocker(const struct lsn *l);
-/* Does X require L (by its name, or its base for every instance)? */
+/* Does X require L (by its name, or its base for every instance)?
+ * _deep: directly or through other listeners. */
 bool lsn_requires(const struct lsn *x, const struct lsn *l);
+bool lsn_requires_deep(const struct lsn *x, const struct lsn *l);
 
 /* notify.c */
 void notify_init(void);

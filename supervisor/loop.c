@@ -1379,6 +1379,21 @@ bool lsn_requires(const struct lsn *x, const struct lsn *l)
 	return false;
 }
 
+/* Does X require L through others?  (A cycle is a configuration error,
+ * so the walk ends.) */
+bool lsn_requires_deep(const struct lsn *x, const struct lsn *l)
+{
+	if (lsn_requires(x, l))
+		return true;
+	for (size_t i = 0; i < d.nls; i++) {
+		const struct lsn *y = d.ls[i];
+		if (y != x && y != l && !y->removed && lsn_requires(x, y) &&
+		    lsn_requires_deep(y, l))
+			return true;
+	}
+	return false;
+}
+
 /* May L stop now?  Dependents stop first. */
 static bool shutdown_may_stop(struct lsn *l)
 {

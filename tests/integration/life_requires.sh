@@ -3,7 +3,8 @@
 #  - a requires b, b requires c, d is independent: c starts first, b only
 #    once c is ready, a only once b is ready;
 #  - a restart of c does not restart b or a;
-#  - natsvisorctl stop --all, restart NAMES...: the same order as below;
+#  - natsvisorctl stop --all, restart NAMES...: the same order as below,
+#    also through a listener not named (stop a c: c once a is gone);
 #  - a start while a stop is under way: the stop returns once the
 #    incarnation it stopped is gone, and says it runs again;
 #  - SIGTERM: a and d are stopped at once (in parallel), b only once a is
@@ -94,6 +95,16 @@ assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 15)s"
 assert_exit 0 nvctl restart a b c d
 in_order "restart a b c d"
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 15)s" a b c d
+
+# The order holds through a listener not named: a requires c through b.
+pb=$(listener_pid b)
+: >"$T/order"
+assert_exit 0 nvctl stop a c
+[[ -n $(at gone a) && -n $(at gone c) ]] || fail "stop a c: a or c was not stopped"
+(($(at stop c) >= $(at gone a))) || fail "stop a c: c was stopped before a was gone"
+assert_eq "$pb" "$(listener_pid b)" "pid of b after stop a c"
+assert_exit 0 nvctl start a c
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 15)s" a b c
 
 # A start while a stop is under way: the stop still returns once the
 # incarnation it stopped is gone (it used to wait for ever).
