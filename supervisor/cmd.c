@@ -269,13 +269,19 @@ static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
 			   "(misses are not counted)\n");
 }
 
-static void json_strv(struct buf *b, char *const *v, size_t n)
+/* V[0..N) (up to a NULL) as a JSON array; with REDACT, as a command line
+ * with its secrets hidden (arg_redact). */
+static void json_strv(struct buf *b, char *const *v, size_t n, bool redact)
 {
+	char shown[1024];
+
 	buf_add(b, "[", 1);
 	for (size_t i = 0; i < n && v && v[i]; i++) {
 		if (i)
 			buf_add(b, ",", 1);
-		buf_json_str(b, v[i]);
+		buf_json_str(b, redact ? arg_redact(i ? v[i - 1] : NULL, v[i],
+						    shown, sizeof(shown)) :
+					 v[i]);
 	}
 	buf_add(b, "]", 1);
 }
@@ -305,9 +311,6 @@ static void json_counter(struct buf *b, const char *key, int64_t v)
 static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
 {
 	const struct nv_listener_conf *c = l->conf;
-	size_t argc = 0;
-	while (c->argv && c->argv[argc])
-		argc++;
 	buf_printf(b, "{\"name\":");
 	buf_json_str(b, c->name);
 	buf_printf(b, ",\"state\":\"%s\",\"health\":\"%s\",\"ready\":%s",
@@ -347,19 +350,12 @@ static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
 	json_counter(b, "backlog", l->backlog);
 	json_counter(b, "slow_consumer", l->slow_consumer);
 	json_counter(b, "dropped", l->dropped);
-	/* Secrets in the command line hidden (arg_redact): the NATS
-	 * status answers read-only users too. */
-	buf_printf(b, ",\"argv\":[");
-	for (size_t i = 0; i < argc; i++) {
-		char shown[1024];
-		if (i)
-			buf_add(b, ",", 1);
-		buf_json_str(b, arg_redact(i ? c->argv[i - 1] : NULL,
-					   c->argv[i], shown, sizeof(shown)));
-	}
-	buf_add(b, "]", 1);
+	/* Secrets in the command line hidden: the NATS status answers
+	 * read-only users too. */
+	buf_printf(b, ",\"argv\":");
+	json_strv(b, c->argv, SIZE_MAX, true);
 	buf_printf(b, ",\"subjects\":");
-	json_strv(b, c->subjects, c->nsubjects);
+	json_strv(b, c->subjects, c->nsubjects, false);
 	buf_printf(b, ",\"queue_group\":");
 	buf_json_str(b, c->queue_group);
 	buf_printf(b, "}");
