@@ -160,6 +160,10 @@ int daemon_reload(char **report)
 			/* Unchanged, changed only in keys marked "reload", or
 			 * not running (the new definition applies at its
 			 * next start): its process, or its stop, is kept. */
+			if (changed)
+				log_info("%s: changed by reload: %s, applies "
+					 "at its next start",
+					 nc->name, lst_state_name(l->m.state));
 			kept++;
 		}
 	}

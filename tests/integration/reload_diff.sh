@@ -91,6 +91,10 @@ for n in d e; do
 done
 assert_eq '["'"$NV_LISTEN"'","--stdout","--subject","d.in"]' \
 	"$(listener_field d argv | jq -c .)" "argv of d (changed while stopped)"
+grep -qxF "natsvisord: d: changed by reload: stopped, applies at its next start" \
+	"$NV_DIR/natsvisord.log" || fail "the log does not say that d's change waits"
+grep -qF "natsvisord: e: changed by reload" "$NV_DIR/natsvisord.log" &&
+	fail "the log says that e (unchanged) changed"
 assert_eq first "$(nvctl status --json | jq -r .instance_id)" \
 	"instance_id kept until restart"
 
