@@ -24,6 +24,7 @@
  * natsvisorctl-nats, itself linked dynamically, with the same arguments.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,10 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+/* Where the socket's path came from, for the message when nothing
+ * answers there (set by socket_path()). */
+static char sock_from[PATH_MAX + 32] = "the default";
+
 /* Connect to the control socket PATH.  Returns the descriptor, or -1
  * after printing why; *CODE gets the exit status. */
 static int socket_connect(const char *path, int *code)
@@ -286,7 +291,8 @@ static int socket_connect(const char *path, int *code)
 		close(fd);
 		if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
 			fprintf(stderr, "natsvisorctl: natsvisord is not running "
-					"(no daemon answers on %s)\n", path);
+					"(no daemon answers on %s, %s)\n",
+				path, sock_from);
 		else if (e == EACCES || e == EPERM)
 			fprintf(stderr, "natsvisorctl: permission denied on "
 					"%s\n", path);
@@ -376,10 +382,12 @@ static int socket_path(const char *opt_s, const char *opt_c, char *buf,
 
 	if (opt_s) {
 		snprintf(buf, len, "%s", opt_s);
+		snprintf(sock_from, sizeof sock_from, "given with -s");
 		return 0;
 	}
 	if (env && *env) {
 		snprintf(buf, len, "%s", env);
+		snprintf(sock_from, sizeof sock_from, "from NATSVISOR_SOCKET");
 		return 0;
 	}
 	if (opt_c) {
@@ -397,8 +405,11 @@ static int socket_path(const char *opt_s, const char *opt_c, char *buf,
 				snprintf(buf, len, "%s", p);
 			free(p);
 		}
-		if (rc > 0 && *buf)
+		if (rc > 0 && *buf) {
+			snprintf(sock_from, sizeof sock_from,
+				 "control_socket in %s", opt_c);
 			return 0;
+		}
 	}
 	if (ctl_default_path(buf, len, 0, &e) < 0) {
 		fprintf(stderr, "natsvisorctl: %s\n", e);

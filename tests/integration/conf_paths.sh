@@ -3,7 +3,8 @@
 # listener's directory and log_file) are taken from the directory of the
 # file that sets them, not from the daemon's working directory: the
 # daemon runs from / here, and natsvisorctl -c FILE, run from yet another
-# directory, finds the same socket.
+# directory, finds the same socket; with no daemon, it says where the
+# socket's path came from.
 . "$(dirname "$0")/lib.sh"
 nv_setup
 nats_start
@@ -37,4 +38,12 @@ wait_until 10 has_hello || fail "w's output is not in work/w.log"
 	fail "natsvisorctl -c ../conf/nv.ini: $(cat "$NV_DIR/st.out")"
 grep -q '^w ' "$NV_DIR/st.out" || fail "status of w: $(cat "$NV_DIR/st.out")"
 nv_daemon_stop || fail "exit status $?"
+# Nothing answers now: the message says where the path came from.
+(cd "$NV_DIR/elsewhere" && "$NV_CTL" -c ../conf/nv.ini status w) >"$NV_DIR/st.out" 2>&1
+assert_eq 3 "$?" "natsvisorctl -c with no daemon"
+grep -qF "no daemon answers on $C/run/ctl.sock, control_socket in ../conf/nv.ini" "$NV_DIR/st.out" ||
+	fail "the message does not name control_socket: $(cat "$NV_DIR/st.out")"
+(cd "$NV_DIR/elsewhere" && NATSVISOR_SOCKET=$C/run/ctl.sock "$NV_CTL" status w) >"$NV_DIR/st.out" 2>&1
+grep -qF "from NATSVISOR_SOCKET" "$NV_DIR/st.out" ||
+	fail "the message does not name NATSVISOR_SOCKET: $(cat "$NV_DIR/st.out")"
 pass
