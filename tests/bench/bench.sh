@@ -306,11 +306,13 @@ NATSVISOR_PING_SUBJECT=bench.floor.ping NATSVISOR_SUBJECTS=bench.floor \
 awk '{ print $3 }' "$W/floor-listen.txt" | rec_dist floor.lexec natsvisor
 awk '$4 == "conn" { print $5 }' "$W/floor-listen.txt" | rec_dist floor.lconn natsvisor
 awk '$6 == "sub" { print $7 }' "$W/floor-listen.txt" | rec_dist floor.lsub natsvisor
+floor_restart "$W/floor-listen.txt" _l
 NATSVISOR_PING_SUBJECT=bench.floor.ping NATSVISOR_SUBJECTS=bench.floor \
 	"$NVBENCH" floor -r "$((KILLS / 2 + 1))" -d "$W/floor-raw" -- "$BENCH_RAW" >"$W/floor-raw.txt"
 awk '{ print $3 }' "$W/floor-raw.txt" | rec_dist floor.rexec natsvisor
 awk '$4 == "conn" { print $5 }' "$W/floor-raw.txt" | rec_dist floor.rconn natsvisor
 awk '$6 == "sub" { print $7 }' "$W/floor-raw.txt" | rec_dist floor.rsub natsvisor
+floor_restart "$W/floor-raw.txt" _r
 
 # === 1. restart ===============================================================
 say "restart: natsvisor, static child, backoff_initial = 0"
@@ -708,7 +710,10 @@ ROWS=(
 	"  (floor: execve → main alone, musl)|floor.execve_m|-"
 	"  (floor: death + execve, musl)|floor.bound_m|restart.run_m"
 	"  natsvisor: bench-listen, backoff 0|restart.runl.b0|restart.run.b0"
+	"  (floor: the same, bench-listen)|floor.restart_l|-"
+	"  (floor: its death alone, nats.c threads and all)|floor.reaped_l|-"
 	"  natsvisor: bench-rawlisten, backoff 0|restart.runr.b0|restart.run.b0"
+	"  (floor: the same, bench-rawlisten)|floor.restart_r|-"
 	"  natsvisor: bench-listen, default backoff|restart.runl.def|restart.run.b0"
 	"kill -9 → ready (pong), backoff 0, ms|restart.ready.b0|-"
 	"  (floor: bench-listen fork → main)|floor.lexec|-"
