@@ -33,6 +33,7 @@
 #include <glob.h>
 #include <grp.h>
 #include <limits.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -744,6 +745,11 @@ static int config_set(const struct config_key *k, void *base,
 			err = "empty command";
 			break;
 		}
+		if (v[0][strspn(v[0], " \t")] == '\0') { /* '' or ' ' */
+			argv_free(v);
+			err = "empty program name";
+			break;
+		}
 		free(*(char **)f);
 		*(char **)f = config_strdup(val);
 		config_set_vec((char ***)((char *)base + k->off2), NULL, v);
@@ -896,11 +902,13 @@ static int config_set(const struct config_key *k, void *base,
 		unsigned long long n;
 		errno = 0;
 		n = strtoull(val, &end, 10);
-		if (!isdigit((unsigned char)val[0]) || *end || errno) {
+		if (!isdigit((unsigned char)val[0]) || *end) {
 			err = "not a non-negative integer";
 			break;
 		}
-		if (config_check_bounds(k, (double)n, msg) < 0)
+		/* too many digits: out of range, whatever the range */
+		if (config_check_bounds(k, errno ? HUGE_VAL : (double)n,
+					msg) < 0)
 			return -1;
 		if (k->off == LOFF(ninstances) && k->scope == CS_LISTENER)
 			*(int *)f = (int)n;
@@ -913,11 +921,14 @@ static int config_set(const struct config_key *k, void *base,
 		double d;
 		errno = 0;
 		d = strtod(val, &end);
-		if (!(isdigit((unsigned char)val[0]) || val[0] == '.') || *end ||
-		    errno || d != d) {
+		if (!(isdigit((unsigned char)val[0]) || val[0] == '.' ||
+		      ((val[0] == '-' || val[0] == '+') &&
+		       (isdigit((unsigned char)val[1]) || val[1] == '.'))) ||
+		    *end || d != d) {
 			err = "not a number";
 			break;
 		}
+		/* (beyond a double, strtod gives +-HUGE_VAL: out of range) */
 		if (config_check_bounds(k, d, msg) < 0)
 			return -1;
 		*(double *)f = d;
@@ -1438,6 +1449,16 @@ static int config_glob_error(const char *path, int err)
 	return 0;
 }
 
+/* Does glob(3) see a wildcard in P: '*', '?', or a '[' that a ']'
+ * closes (a lone '[' matches itself)? */
+static bool glob_pattern(const char *p)
+{
+	const char *b;
+	return strpbrk(p, "*?") != NULL ||
+	       ((b = strchr(p, '[')) != NULL && b[1] != '\0' &&
+		strchr(b + 2, ']') != NULL);
+}
+
 /* include = PATTERN: read every match, in lexical order. */
 static void config_include(struct config_ctx *c, int file, int line,
 			   const char *val)
@@ -1453,9 +1474,12 @@ static void config_include(struct config_ctx *c, int file, int line,
 		config_err(c, file, line, "include is not allowed here");
 		return;
 	}
-	if (config_unquote(val, &word, &err) < 0 || word == NULL) {
-		config_err(c, file, line, "include '%s': %s", val,
-			   word ? err : "empty pattern");
+	if (config_unquote(val, &word, &err) < 0 || word == NULL ||
+	    word[0] == '\0') {
+		if (word == NULL || word[0] == '\0')
+			config_err(c, file, line, "include: empty value");
+		else
+			config_err(c, file, line, "include '%s': %s", val, err);
 		free(word);
 		return;
 	}
@@ -1476,7 +1500,7 @@ static void config_include(struct config_ctx *c, int file, int line,
 		config_err(c, file, line, "include '%s': cannot list files: %s",
 			   pat, strerror(config_glob_errno));
 	} else if (rc == GLOB_NOMATCH) {
-		if (strpbrk(word, "*?[") == NULL)
+		if (!glob_pattern(word))
 			config_err(c, file, line, "include '%s': %s", pat,
 				   strerror(ENOENT));
 	} else if (rc != 0) {
@@ -2055,10 +2079,18 @@ static void config_resolve_links(struct config_ctx *c)
 		if (j >= 0 && (size_t)j < i &&
 		    strcmp(a->base, cfg->listeners[j].base) != 0) {
 			const struct nv_listener_conf *b = &cfg->listeners[j];
-			config_err_at(c, a->where,
-				      "listener '%s' clashes with an "
-				      "instance of '%s' (%s:%d)", a->name,
-				      b->base, b->where.file, b->where.line);
+			if (strcmp(a->name, a->base) != 0)
+				config_err_at(c, a->where,
+					      "instance '%s' of '%s' clashes "
+					      "with the listener '%s' (%s:%d)",
+					      a->name, a->base, b->name,
+					      b->where.file, b->where.line);
+			else
+				config_err_at(c, a->where,
+					      "listener '%s' clashes with an "
+					      "instance of '%s' (%s:%d)",
+					      a->name, b->base, b->where.file,
+					      b->where.line);
 		}
 		if (cfg->nats_server && strcmp(a->name, "nats-server") == 0)
 			config_err_at(c, a->where,
@@ -2098,13 +2130,22 @@ static void config_resolve_links(struct config_ctx *c)
 				sb >= 0 ? config_sect_key(c, c->ls[sb],
 							  "ping_subject")
 					: NULL;
-			config_err(c, file, line,
-				   "ping_subject '%s' is also that of '%s' "
-				   "(%s:%d): a pong from one would make the "
-				   "other look ready",
-				   a->ping_subject, b->base,
-				   eb ? c->cfg->files[eb->file] : b->where.file,
-				   eb ? eb->line : b->where.line);
+			if (e && e == eb) /* one line for both: [defaults] */
+				config_err(c, file, line,
+					   "ping_subject '%s' would be shared "
+					   "by '%s' and '%s' (and any other "
+					   "listener without its own): each "
+					   "must be pinged on its own subject",
+					   a->ping_subject, b->base, a->base);
+			else
+				config_err(c, file, line,
+					   "ping_subject '%s' is also that of "
+					   "'%s' (%s:%d): a pong from one "
+					   "would make the other look ready",
+					   a->ping_subject, b->base,
+					   eb ? c->cfg->files[eb->file]
+					      : b->where.file,
+					   eb ? eb->line : b->where.line);
 		}
 	}
 	nidx_free(&pings);
@@ -2145,6 +2186,39 @@ static void config_resolve_links(struct config_ctx *c)
 				   eb ? eb->line : b->where.line);
 			break;
 		}
+	}
+	/* A ping subject where something other than a listener answers:
+	 * natsvisord itself (natsvisor.<id>.status, of this instance or
+	 * another), the server ($SYS, $JS), JetStream's acks ($KV, $O
+	 * streams), requesters' inboxes.  Its replies would count as pongs
+	 * (any reply does), so a dead listener would look ready.  Once per
+	 * section. */
+	static const char *const reserved[] = {
+		"natsvisor.", "_NATSVISOR.", "_INBOX.", "$SYS.", "$JS.",
+		"$KV.", "$O.",
+	};
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct nv_listener_conf *a = &cfg->listeners[i];
+		size_t r = 0;
+		if (a->ping_subject == NULL ||
+		    (i > 0 && strcmp(cfg->listeners[i - 1].base, a->base) == 0))
+			continue;
+		while (r < sizeof reserved / sizeof *reserved &&
+		       strncmp(a->ping_subject, reserved[r],
+			       strlen(reserved[r])) != 0)
+			r++;
+		if (r == sizeof reserved / sizeof *reserved)
+			continue;
+		int si = nidx_get(&c->sects, a->base);
+		struct config_ent *e = si >= 0 ?
+			config_sect_key(c, c->ls[si], "ping_subject") : NULL;
+		config_err(c, e ? e->file : config_file_index(c, a->where.file),
+			   e ? e->line : a->where.line,
+			   "ping_subject '%s' is under %s>, where others "
+			   "than the listener answer (natsvisord, the "
+			   "server, JetStream, requesters): their replies "
+			   "would count as pongs", a->ping_subject,
+			   reserved[r]);
 	}
 	/* The same for the ping subjects natsvisord makes up
 	 * (_NATSVISOR.<id>.<nonce>.<name>.<n>; the nonce is new each run):

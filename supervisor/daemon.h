@@ -47,6 +47,7 @@ struct lsn {
 	uint64_t hello_id;           /* this incarnation's <inbox>.h<id> */
 	bool hello_seen;             /* hello came while a ping was out: re-ping */
 	bool hello_heard;            /* this incarnation's one hello came */
+	bool js_ack_warned;          /* a stream acked its pings: said once */
 	bool miss_pending;           /* a ping timed out: counted once the
 					server is known to answer (probe) */
 	bool miss_confirming;        /* ... and the ping sent then is out:

@@ -583,6 +583,16 @@ static bool reply_parse(struct lsn *l, const char *data, size_t len,
 	return true;
 }
 
+/* Is DATA a JetStream publish acknowledgement ({"stream":"S",...,
+ * "seq":N}, as nats-server writes it)? */
+static bool js_ack(const char *data, size_t len)
+{
+	static const char head[] = "{\"stream\":\"";
+	return data && len > sizeof head - 1 &&
+	       memcmp(data, head, sizeof head - 1) == 0 &&
+	       memmem(data, len, "\"seq\":", 6) != NULL;
+}
+
 /* A reply to ping ID arrived (or the server said nobody listens). */
 static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 			  size_t len)
@@ -598,6 +608,18 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 	server_heard();
 	if (l->ping_id != id)
 		return; /* late reply to an older ping: dropped */
+	if (!no_responders && js_ack(data, len)) {
+		/* A stream captured the ping: its ack proves nothing about
+		 * the listener, whose own reply may still come. */
+		if (!l->js_ack_warned)
+			log_warn("%s: ping subject %s is captured by a "
+				 "JetStream stream, which acknowledges (and "
+				 "stores) every ping; the acknowledgements "
+				 "are not taken for pongs",
+				 lsn_name(l), l->ping_subject);
+		l->js_ack_warned = true;
+		return;
+	}
 	l->ping_id = 0;
 	uv_timer_stop(&l->ping_timer);
 	if (no_responders) {

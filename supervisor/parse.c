@@ -215,7 +215,12 @@ int parse_signal(const char *s, int *sig, const char **err)
 	if (isdigit((unsigned char)*s)) {
 		char *end;
 		long n = strtol(s, &end, 10);
-		if (*end != '\0' || n < 1 || n > 64) {
+		if (*end != '\0') {
+			*err = "not a signal (a name such as TERM, or a "
+			       "decimal number)";
+			return -1;
+		}
+		if (n < 1 || n > 64) {
 			*err = "signal number out of range (1-64)";
 			return -1;
 		}

@@ -17,16 +17,6 @@ CONF_TEST_FILES = \
 	tests/conf/bad/bad-duration.ini \
 	tests/conf/bad/bad-env.err \
 	tests/conf/bad/bad-env.ini \
-	tests/conf/bad/bad-url-fragment.err \
-	tests/conf/bad/bad-url-fragment.ini \
-	tests/conf/bad/bad-url-port.err \
-	tests/conf/bad/bad-url-port.ini \
-	tests/conf/bad/bad-url-scheme.err \
-	tests/conf/bad/bad-url-scheme.ini \
-	tests/conf/bad/bad-url-scheme-secret.err \
-	tests/conf/bad/bad-url-scheme-secret.ini \
-	tests/conf/bad/bad-url-secret-slash.err \
-	tests/conf/bad/bad-url-secret-slash.ini \
 	tests/conf/bad/bad-exit-codes.err \
 	tests/conf/bad/bad-exit-codes.ini \
 	tests/conf/bad/bad-factor.err \
@@ -53,6 +43,16 @@ CONF_TEST_FILES = \
 	tests/conf/bad/bad-token.ini \
 	tests/conf/bad/bad-umask.err \
 	tests/conf/bad/bad-umask.ini \
+	tests/conf/bad/bad-url-fragment.err \
+	tests/conf/bad/bad-url-fragment.ini \
+	tests/conf/bad/bad-url-port.err \
+	tests/conf/bad/bad-url-port.ini \
+	tests/conf/bad/bad-url-scheme-secret.err \
+	tests/conf/bad/bad-url-scheme-secret.ini \
+	tests/conf/bad/bad-url-scheme.err \
+	tests/conf/bad/bad-url-scheme.ini \
+	tests/conf/bad/bad-url-secret-slash.err \
+	tests/conf/bad/bad-url-secret-slash.ini \
 	tests/conf/bad/bad-url.err \
 	tests/conf/bad/bad-url.ini \
 	tests/conf/bad/bad-utf8.err \
@@ -81,24 +81,30 @@ CONF_TEST_FILES = \
 	tests/conf/bad/empty-listener.ini \
 	tests/conf/bad/empty-name.err \
 	tests/conf/bad/empty-name.ini \
+	tests/conf/bad/empty-program.err \
+	tests/conf/bad/empty-program.ini \
 	tests/conf/bad/env-no-equals.err \
 	tests/conf/bad/env-no-equals.ini \
-	tests/conf/bad/exit-codes-empty.err \
-	tests/conf/bad/exit-codes-empty.ini \
 	tests/conf/bad/env-twice.err \
 	tests/conf/bad/env-twice.ini \
+	tests/conf/bad/exit-codes-empty.err \
+	tests/conf/bad/exit-codes-empty.ini \
 	tests/conf/bad/inc/errors.ini \
 	tests/conf/bad/inc/extra.ini \
+	tests/conf/bad/include-empty.err \
+	tests/conf/bad/include-empty.ini \
 	tests/conf/bad/include-errors.err \
 	tests/conf/bad/include-errors.ini \
+	tests/conf/bad/include-lone-bracket.err \
+	tests/conf/bad/include-lone-bracket.ini \
 	tests/conf/bad/include-missing.err \
 	tests/conf/bad/include-missing.ini \
 	tests/conf/bad/include-self.err \
 	tests/conf/bad/include-self.ini \
 	tests/conf/bad/include-twice.err \
 	tests/conf/bad/include-twice.ini \
-	tests/conf/bad/list-all-bad.err \
-	tests/conf/bad/list-all-bad.ini \
+	tests/conf/bad/instance-clash-order.err \
+	tests/conf/bad/instance-clash-order.ini \
 	tests/conf/bad/instance-clash.err \
 	tests/conf/bad/instance-clash.ini \
 	tests/conf/bad/instances-range.err \
@@ -107,6 +113,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/key-outside.ini \
 	tests/conf/bad/key-wrong-section.err \
 	tests/conf/bad/key-wrong-section.ini \
+	tests/conf/bad/list-all-bad.err \
+	tests/conf/bad/list-all-bad.ini \
 	tests/conf/bad/missing-bracket.err \
 	tests/conf/bad/missing-bracket.ini \
 	tests/conf/bad/missing-command.err \
@@ -121,6 +129,10 @@ CONF_TEST_FILES = \
 	tests/conf/bad/ping-covered.ini \
 	tests/conf/bad/ping-generated-covered.err \
 	tests/conf/bad/ping-generated-covered.ini \
+	tests/conf/bad/ping-reserved.err \
+	tests/conf/bad/ping-reserved.ini \
+	tests/conf/bad/ping-shared-defaults.err \
+	tests/conf/bad/ping-shared-defaults.ini \
 	tests/conf/bad/ping-shared.err \
 	tests/conf/bad/ping-shared.ini \
 	tests/conf/bad/r01-name45.err \
@@ -157,21 +169,23 @@ CONF_TEST_FILES = \
 	tests/conf/bad/unknown-control-group.ini \
 	tests/conf/bad/unknown-group.err \
 	tests/conf/bad/unknown-group.ini \
-	tests/conf/bad/unknown-user-group.err \
-	tests/conf/bad/unknown-user-group.ini \
 	tests/conf/bad/unknown-key-typo.err \
 	tests/conf/bad/unknown-key-typo.ini \
 	tests/conf/bad/unknown-key.err \
 	tests/conf/bad/unknown-key.ini \
 	tests/conf/bad/unknown-section.err \
 	tests/conf/bad/unknown-section.ini \
+	tests/conf/bad/unknown-user-group.err \
+	tests/conf/bad/unknown-user-group.ini \
+	tests/conf/bad/value-messages.err \
+	tests/conf/bad/value-messages.ini \
 	tests/conf/good/conf.d/10-extra.ini \
 	tests/conf/good/conf.d/20-more.ini \
 	tests/conf/good/empty.ini \
 	tests/conf/good/full.ini \
 	tests/conf/good/include-missing-dir.ini \
-	tests/conf/good/no-subjects.ini \
 	tests/conf/good/minimal.ini \
+	tests/conf/good/no-subjects.ini \
 	tests/conf/good/r01-wide.ini \
 	tests/conf/good/r02-semi.ini \
 	tests/conf/good/r03-noindent.ini \

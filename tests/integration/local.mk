@@ -43,6 +43,7 @@ INTEGRATION_TESTS += \
 	tests/integration/ready_hello.sh \
 	tests/integration/ready_stall.sh \
 	tests/integration/ready_inbox_denied.sh \
+	tests/integration/ready_js_ack.sh \
 	tests/integration/ready_budget.sh \
 	tests/integration/ready_loop200.sh \
 	tests/integration/ready_refused.sh \
