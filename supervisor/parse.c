@@ -582,7 +582,11 @@ static bool opt_is_secret(const char *w)
 }
 
 /* W, a shell command line (the word after "-c"), with arg_redact
- * applied to each of its blank-separated words, in BUF. */
+ * applied to each of its words, in BUF.  Words are split as sh splits
+ * them: blanks inside '...' or "..." or after a backslash do not end a
+ * word, and the secret tests see a word without its quotes.  A word
+ * arg_redact changes is shown as it returns it (unquoted); the others,
+ * and the blanks between, as they are written. */
 static const char *shell_redact(const char *w, char *buf, size_t size)
 {
 	char prev[256] = "", word[256], one[512];
@@ -590,7 +594,8 @@ static const char *shell_redact(const char *w, char *buf, size_t size)
 	bool changed = false;
 
 	while (*w && o + 1 < size) {
-		size_t blank = strspn(w, " \t"), n;
+		size_t blank = strspn(w, " \t"), n, u = 0;
+		char q = 0;
 		if (blank) {
 			n = blank < size - 1 - o ? blank : size - 1 - o;
 			memcpy(buf + o, w, n);
@@ -598,15 +603,33 @@ static const char *shell_redact(const char *w, char *buf, size_t size)
 			w += blank;
 			continue;
 		}
-		n = strcspn(w, " \t");
-		snprintf(word, sizeof(word), "%.*s", (int)n, w);
-		const char *r = n < sizeof(word) ?
-			arg_redact(*prev ? prev : NULL, word, one, sizeof(one)) :
-			word;
+		for (n = 0; w[n] && (q || (w[n] != ' ' && w[n] != '\t')); n++) {
+			char ch = w[n];
+			if (q == '\'' && ch == '\'') {
+				q = 0;
+				continue;
+			}
+			if (q == '"' && ch == '"') {
+				q = 0;
+				continue;
+			}
+			if (q == 0 && (ch == '\'' || ch == '"')) {
+				q = ch;
+				continue;
+			}
+			if (q != '\'' && ch == '\\' && w[n + 1] &&
+			    (q == 0 || strchr("\"\\$`", w[n + 1])))
+				ch = w[++n];
+			if (u + 1 < sizeof(word))
+				word[u++] = ch;
+		}
+		word[u] = '\0';
+		const char *r =
+			arg_redact(*prev ? prev : NULL, word, one, sizeof(one));
 		if (r != word)
 			changed = true;
 		else
-			r = NULL; /* the word as it is, whatever its length */
+			r = NULL; /* the word as written, whatever its length */
 		size_t rl = r ? strlen(r) : n;
 		rl = rl < size - 1 - o ? rl : size - 1 - o;
 		memcpy(buf + o, r ? r : w, rl);
@@ -616,6 +639,18 @@ static const char *shell_redact(const char *w, char *buf, size_t size)
 	}
 	buf[o] = '\0';
 	return changed ? buf : NULL;
+}
+
+/* The length of NAME in W = "NAME=VALUE" when NAME could be a shell
+ * variable's name, else 0. */
+static size_t assignment_name(const char *w)
+{
+	size_t n = 0;
+	if (!(isalpha((unsigned char)w[0]) || w[0] == '_'))
+		return 0;
+	while (isalnum((unsigned char)w[n]) || w[n] == '_')
+		n++;
+	return w[n] == '=' ? n : 0;
 }
 
 const char *arg_redact(const char *prev, const char *w, char *buf,
@@ -632,7 +667,8 @@ const char *arg_redact(const char *prev, const char *w, char *buf,
 		snprintf(buf, size, "***");
 		return buf;
 	}
-	if (w[0] == '-' && eq && name_is_secret(w, (size_t)(eq - w))) {
+	if (eq && (w[0] == '-' || assignment_name(w)) &&
+	    name_is_secret(w, (size_t)(eq - w))) {
 		snprintf(buf, size, "%.*s=***", (int)(eq - w), w);
 		return buf;
 	}

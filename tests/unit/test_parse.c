@@ -112,6 +112,26 @@ int main(void)
 			  "exec ./l.sh --pass *** nats://u:***@h:1");
 		CHECK_STR(arg_redact("-c", "echo  a\tb", u, sizeof u),
 			  "echo  a\tb");
+		/* ... split as sh splits: quotes and backslashes */
+		{
+			char v[256];
+			CHECK_STR(arg_redact("-c",
+					     "exec x \"--token=t3\" "
+					     "'--password=p4' --api-token 'a b' "
+					     "MY_PASSWORD=p5 'keep me'",
+					     v, sizeof v),
+				  "exec x --token=*** --password=*** "
+				  "--api-token *** MY_PASSWORD=*** 'keep me'");
+			CHECK_STR(arg_redact("-c", "a \"--password\" p9 "
+					     "--password=a\\ b \"x\\\"y\"",
+					     v, sizeof v),
+				  "a \"--password\" *** --password=*** "
+				  "\"x\\\"y\"");
+		}
+		/* a variable assignment (env NAME=VALUE prog) */
+		CHECK_STR(arg_redact("env", "DB_TOKEN=t0k", u, sizeof u),
+			  "DB_TOKEN=***");
+		CHECK_STR(arg_redact(NULL, "x.TOKEN=t", u, sizeof u), "x.TOKEN=t");
 		CHECK(name_is_secret("NATS_Secret_x", 13));
 		CHECK(!name_is_secret("PAS", 3));
 	}
