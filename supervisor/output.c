@@ -382,6 +382,7 @@ int output_configure(struct output *o, const char *name, const char *log_file,
 		o->open_failed = o->write_failed = o->rotate_failed = false;
 		o->dropped = 0;
 	}
+	o->reopen_at = 0; /* a file that failed: tried again at once */
 	/* The scratch line is allocated when a line is written, this size. */
 	free(o->scratch);
 	o->scratch = NULL;
@@ -425,6 +426,7 @@ int output_attach(struct output *o, int fd)
 		return UV_ENOMEM;
 	}
 	s->o = o;
+	o->reopen_at = 0; /* a new process: try a file that failed at once */
 	uv_pipe_init(o->loop, &s->pipe, 0);
 	uv_timer_init(o->loop, &s->timer);
 	s->pipe.data = s;
