@@ -971,6 +971,15 @@ static int config_set(const struct config_key *k, void *base,
 			}
 			if (config_check_bounds(k, (double)n, msg) < 0)
 				return -1;
+			/* the kernel refuses more than fs.nr_open */
+			long most = nr_open();
+			if (most > 0 && n > (unsigned long long)most) {
+				if (asprintf(msg, "above fs.nr_open (%ld), the "
+					     "most the kernel allows (unlimited "
+					     "asks for that much)", most) < 0)
+					*msg = NULL;
+				return -1;
+			}
 		}
 		*(int64_t *)f = (int64_t)n;
 		return 0;

@@ -800,12 +800,22 @@ static bool errpipe_check(struct lsn *l)
 		l->exec_confirmed = true;
 		l->exec_seq++;
 	} else {
-		snprintf(l->spawn_err, sizeof(l->spawn_err), "%s %s: %s",
-			 spawn_stage_name(stage),
-			 stage == SPAWN_STAGE_CHDIR && l->conf->directory
-				 ? l->conf->directory
-				 : l->conf->argv[0],
-			 strerror(err));
+		if (stage == SPAWN_STAGE_NOFILE || stage == SPAWN_STAGE_CORE)
+			snprintf(l->spawn_err, sizeof(l->spawn_err),
+				 "%s: %s%s", spawn_stage_name(stage),
+				 strerror(err),
+				 err == EPERM ? " (above natsvisord's hard "
+						"limit, which only a privileged "
+						"daemon may raise)"
+					      : "");
+		else
+			snprintf(l->spawn_err, sizeof(l->spawn_err),
+				 "%s %s: %s", spawn_stage_name(stage),
+				 stage == SPAWN_STAGE_CHDIR &&
+						 l->conf->directory
+					 ? l->conf->directory
+					 : l->conf->argv[0],
+				 strerror(err));
 		l->exec_failed = true;
 		l->spawnerr_seq++;
 	}

@@ -10,12 +10,14 @@
 #include "parse.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Largest value any duration or size may take: keeps arithmetic exact. */
 #define PARSE_VALUE_MAX (UINT64_C(1) << 53)
@@ -559,6 +561,22 @@ char *path_beside(const char *file, const char *path)
 		joined = NULL;
 	free(real);
 	return joined;
+}
+
+long nr_open(void)
+{
+	char b[32];
+	long v = -1;
+	int fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, b, sizeof(b) - 1);
+		if (n > 0) {
+			b[n] = '\0';
+			v = strtol(b, NULL, 10);
+		}
+		close(fd);
+	}
+	return v > 0 ? v : -1;
 }
 
 bool name_is_secret(const char *name, size_t n)

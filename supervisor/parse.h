@@ -62,6 +62,10 @@ char *path_beside(const char *file, const char *path);
 /* Does NAME (N bytes: a variable or an option) hold PASS, TOKEN, SECRET
  * or AUTH, in any case?  Its value is then shown as "***". */
 bool name_is_secret(const char *name, size_t n);
+
+/* fs.nr_open: the most descriptors the kernel lets a process have (the
+ * ceiling of RLIMIT_NOFILE, also for root); -1 when it cannot be read. */
+long nr_open(void);
 /* W, a word of a command line after PREV (NULL for the first), as status
  * and --check -v show it: "***" after an option whose name is secret
  * (name_is_secret), "--opt=***" for such an option with its value, a

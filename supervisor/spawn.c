@@ -44,6 +44,7 @@
  * the exit, so "no such file" is a spawn error and never a bare 127.
  */
 #include "spawn.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,6 +126,10 @@ const char *spawn_stage_name(enum spawn_stage stage)
 		return "ok";
 	case SPAWN_STAGE_SETUP:
 		return "setup";
+	case SPAWN_STAGE_NOFILE:
+		return "setrlimit (limit_nofile)";
+	case SPAWN_STAGE_CORE:
+		return "setrlimit (limit_core)";
 	case SPAWN_STAGE_CHDIR:
 		return "chdir";
 	case SPAWN_STAGE_CREDS:
@@ -288,6 +293,7 @@ static void spawn_prep_limits(const struct spawn_req *req,
 {
 	struct rlimit cur;
 	uint64_t want;
+	long most;
 
 	p->close_bound = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &cur) == 0) {
@@ -300,6 +306,11 @@ static void spawn_prep_limits(const struct spawn_req *req,
 		if (req->limit_nofile >= 0 || req->nofile_soft > 0) {
 			p->set_nofile = true;
 			p->nofile.rlim_cur = spawn_rlim(want);
+			/* unlimited: as many as the kernel allows (it refuses
+			 * RLIM_INFINITY for this one) */
+			if (p->nofile.rlim_cur == RLIM_INFINITY &&
+			    (most = nr_open()) > 0)
+				p->nofile.rlim_cur = (rlim_t)most;
 			p->nofile.rlim_max = cur.rlim_max;
 			if (cur.rlim_max != RLIM_INFINITY &&
 			    (p->nofile.rlim_cur == RLIM_INFINITY ||
@@ -428,9 +439,9 @@ static void __attribute__((noreturn)) spawn_child(const struct spawn_prep *p)
 	if (spawn_child_fds(p) < 0)
 		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
 	if (p->set_nofile && setrlimit(RLIMIT_NOFILE, &p->nofile) < 0)
-		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+		spawn_child_fail(p, SPAWN_STAGE_NOFILE, errno);
 	if (p->set_core && setrlimit(RLIMIT_CORE, &p->core) < 0)
-		spawn_child_fail(p, SPAWN_STAGE_SETUP, errno);
+		spawn_child_fail(p, SPAWN_STAGE_CORE, errno);
 	if (req->umask >= 0)
 		umask((mode_t)req->umask);
 	if (req->directory != NULL && chdir(req->directory) < 0)

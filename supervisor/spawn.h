@@ -20,7 +20,9 @@
 
 enum spawn_stage {
 	SPAWN_OK = 0,
-	SPAWN_STAGE_SETUP, /* dup2, setpgid, signals, rlimits, prctl */
+	SPAWN_STAGE_SETUP, /* dup2, setpgid, signals, prctl */
+	SPAWN_STAGE_NOFILE, /* setrlimit(RLIMIT_NOFILE) */
+	SPAWN_STAGE_CORE,   /* setrlimit(RLIMIT_CORE) */
 	SPAWN_STAGE_CHDIR,
 	SPAWN_STAGE_CREDS, /* setgroups, setgid, setuid */
 	SPAWN_STAGE_EXEC,

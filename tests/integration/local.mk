@@ -30,6 +30,7 @@ INTEGRATION_TESTS += \
 	tests/integration/life_privs.sh \
 	tests/integration/life_output.sh \
 	tests/integration/life_instances.sh \
+	tests/integration/life_limits.sh \
 	tests/integration/life_logfile_retry.sh \
 	tests/integration/life_crashloop.sh
 EXTRA_DIST += tests/integration/life-lib.sh
