@@ -1046,6 +1046,7 @@ static void config_listener_clear(struct nv_listener_conf *l)
 	free(l->group);
 	free(l->groups);
 	free(l->home);
+	free(l->user_name);
 	free(l->directory);
 	argv_free(l->environment);
 	free(l->log_file);
@@ -1097,6 +1098,7 @@ static void config_listener_copy(struct nv_listener_conf *d,
 			config_oom = true;
 	}
 	d->home = config_strdup(s->home);
+	d->user_name = config_strdup(s->user_name);
 	d->directory = config_strdup(s->directory);
 	d->environment = config_vec_dup(s->environment);
 	d->log_file = config_strdup(s->log_file);
@@ -1240,9 +1242,13 @@ static void config_resolve_ids(struct config_ctx *c, struct nv_listener_conf *l,
 			n = strtoul(l->user, &end, 10);
 			if (*end == '\0' && n < (unsigned long)UINT32_MAX) {
 				pw = getpwuid((uid_t)n);
-				if (pw == NULL) {
+				if (pw == NULL) { /* a uid without an entry */
 					l->uid = (uid_t)n;
 					l->gid = (gid_t)n;
+					free(l->home);
+					l->home = config_strdup("/");
+					free(l->user_name);
+					l->user_name = config_strdup(l->user);
 				}
 			} else {
 				ok = false;
@@ -1258,6 +1264,8 @@ static void config_resolve_ids(struct config_ctx *c, struct nv_listener_conf *l,
 			uname = pw->pw_name;
 			free(l->home);
 			l->home = config_strdup(pw->pw_dir);
+			free(l->user_name);
+			l->user_name = config_strdup(pw->pw_name);
 		}
 	}
 	if (l->group) {
@@ -2479,6 +2487,7 @@ bool config_listener_changed(const struct nv_listener_conf *a,
 		memcmp(a->groups, b->groups,
 		       (size_t)a->ngroups * sizeof *a->groups) != 0) ||
 	       !config_str_eq(a->home, b->home) ||
+	       !config_str_eq(a->user_name, b->user_name) ||
 	       !config_str_eq(a->directory, b->directory) ||
 	       a->umask != b->umask || a->limit_nofile != b->limit_nofile ||
 	       a->limit_core != b->limit_core ||

@@ -79,7 +79,8 @@ struct nv_listener_conf {
 	gid_t gid;
 	gid_t *groups; /* supplementary groups resolved at load time */
 	int ngroups;
-	char *home; /* HOME of user, when user is set */
+	char *home; /* HOME of user, when user is set ("/" without an entry) */
+	char *user_name; /* USER, LOGNAME: its name (its number without one) */
 
 	char *directory; /* NULL: the daemon's */
 	int umask;       /* -1: the daemon's */

@@ -747,9 +747,11 @@ static char **env_build(struct lsn *l, char ***owned, size_t *nowned)
 		env_set(env, &n, own_credentials(c) ? d.nats_url_env_bare
 						    : d.nats_url_env);
 	}
+	if (c->directory) /* the daemon's PWD would name the wrong one */
+		OWN("PWD=%s", c->directory);
 	if (c->user) {
-		OWN("USER=%s", c->user);
-		OWN("LOGNAME=%s", c->user);
+		OWN("USER=%s", c->user_name ? c->user_name : c->user);
+		OWN("LOGNAME=%s", c->user_name ? c->user_name : c->user);
 		if (c->home)
 			OWN("HOME=%s", c->home);
 	}

@@ -9,7 +9,8 @@
 #    (exit 3);
 #  - user, group, supplementary groups, directory, umask, limit_nofile,
 #    limit_core, environment, clear_environment; HOME, USER and LOGNAME
-#    follow user; NOTIFY_SOCKET never reaches a child;
+#    follow user (also a uid without an entry: HOME=/); PWD follows
+#    directory; NOTIFY_SOCKET never reaches a child;
 #  - the daemon raises its own soft open-files limit to the hard one and
 #    gives children the original soft limit back;
 #  - 100 restarts of a listener leave the daemon's descriptor count as it
@@ -25,8 +26,12 @@ nats_start
 
 T=$NV_DIR
 mkdir -m 0755 "$T/work"
-sup_user='' sup_gid=''
+sup_user='' sup_gid='' ghost=''
 if [[ -n $as_root ]]; then
+	# A uid without an entry in the user database, as in containers.
+	for ghost in 54321 54322 54323 ''; do
+		getent passwd "$ghost" >/dev/null || break
+	done
 	chmod 0755 "$T"	# nobody may look in; the socket itself stays 0600
 	nobody_home=$(getent passwd nobody | cut -d: -f6)
 	# A user with a supplementary group, if this system has one.
@@ -75,6 +80,11 @@ environment       = ONLY=this
 [listener:inherit]
 command  = sleep 3603
 subjects = inherit.in
+${ghost:+
+[listener:ghost]
+command  = sleep 3605
+subjects = ghost.in
+user     = $ghost}
 ${sup_user:+
 [listener:sup]
 command  = sleep 3604
@@ -95,7 +105,7 @@ exec 5>&-
 pid_of() { listener_pid "$1" 2>/dev/null; }
 have_pids() {
 	local n
-	for n in peek who clean inherit ${sup_user:+sup}; do
+	for n in peek who clean inherit ${sup_user:+sup} ${ghost:+ghost}; do
 		pid_of $n >/dev/null || return 1
 	done
 	[[ -s $T/peek.log ]]
@@ -143,12 +153,24 @@ assert_eq 0027 "$(status_of "$p" Umask)" "umask of who"
 assert_eq 123 "$(limit_of "$p" 'Max open files')" "limit_nofile of who"
 assert_eq 1048576 "$(limit_of "$p" 'Max core file size')" "limit_core of who"
 env=$(env_of "$p")
-for kv in FOO=bar "SPACED=a b" NATSVISOR_NAME=who "NATSVISOR_SUBJECTS=who.in" \
+for kv in FOO=bar "SPACED=a b" NATSVISOR_NAME=who "NATSVISOR_SUBJECTS=who.in" "PWD=$T/work" \
 	"NATS_URL=$NATS_URL" ${as_root:+USER=nobody LOGNAME=nobody "HOME=$nobody_home"}; do
 	grep -qxF -- "$kv" <<<"$env" || fail "who's environment lacks $kv"
 done
 grep -q '^NATSVISOR_PING_SUBJECT=_NATSVISOR\.' <<<"$env" ||
 	fail "who's environment lacks NATSVISOR_PING_SUBJECT"
+
+# A uid without an entry: its own number as group, HOME=/, USER and
+# LOGNAME the number (not the daemon's HOME).
+if [[ -n $ghost ]]; then
+	p=$(pid_of ghost)
+	assert_eq "$ghost $ghost $ghost $ghost" "$(status_of "$p" Uid)" "uids of ghost"
+	assert_eq "$ghost $ghost $ghost $ghost" "$(status_of "$p" Gid)" "gids of ghost"
+	env=$(env_of "$p")
+	for kv in HOME=/ "USER=$ghost" "LOGNAME=$ghost"; do
+		grep -qxF -- "$kv" <<<"$env" || fail "ghost's environment lacks $kv"
+	done
+fi
 
 # clear_environment: only natsvisor's variables and its own.
 p=$(pid_of clean)
