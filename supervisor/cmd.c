@@ -180,6 +180,8 @@ static void fmt_not_ready(struct buf *b, const struct lsn *l)
 		fmt_state(b, k);
 		buf_add(b, ")", 1);
 	}
+	if (lst_is_ready(&l->m) && !lsn_ready(l))
+		buf_printf(b, "; but the NATS server does not answer");
 	buf_add(b, "\n", 1);
 }
 
@@ -317,7 +319,7 @@ static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
 		   lst_state_name(l->m.state),
 		   (d.connected || l->is_server) ? lst_health_name(l->m.health)
 						 : "unknown",
-		   lst_is_ready(&l->m) ? "true" : "false");
+		   lsn_ready(l) ? "true" : "false");
 	buf_printf(b, ",\"pid\":%d,\"pgid\":%d", l->m.pid, l->m.pgid);
 	buf_printf(b, ",\"uptime_ms\":%llu",
 		   (unsigned long long)(lst_is_live(&l->m) && l->m.spawned_at
@@ -566,7 +568,7 @@ static int eval_wait_ready(struct held *h, struct buf *err)
 			code = CTL_CANNOT;
 			break;
 		}
-		if (!lst_is_ready(&l->m))
+		if (!lsn_ready(l))
 			all = false;
 	}
 	if (code < 0 && all)
@@ -576,7 +578,7 @@ static int eval_wait_ready(struct held *h, struct buf *err)
 	if (code < 0)
 		code = CTL_NO;
 	for (size_t i = 0; i < h->nt; i++)
-		if (!lst_is_ready(&h->t[i]->m))
+		if (!lsn_ready(h->t[i]))
 			fmt_not_ready(err, h->t[i]);
 	return code;
 }
@@ -1096,7 +1098,7 @@ static void cmd_is_ready(struct ctl_client *c, const struct ctl_cmd *cmd)
 		code = CTL_USAGE;
 	} else {
 		for (size_t i = 0; i < nt; i++) {
-			if (!lst_is_ready(&t[i]->m)) {
+			if (!lsn_ready(t[i])) {
 				fmt_not_ready(&err, t[i]);
 				code = CTL_NO;
 			}

@@ -151,6 +151,7 @@ const struct lsn *lsn_blocker(const struct lsn *l);
 /* Does X require L (by its name, or its base for every instance)?
  * _deep: directly or through other listeners. */
 bool lsn_requires(const struct lsn *x, const struct lsn *l);
+bool lsn_ready(const struct lsn *l);
 bool lsn_requires_deep(const struct lsn *x, const struct lsn *l);
 
 /* notify.c */

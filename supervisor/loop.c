@@ -163,6 +163,14 @@ unsigned daemon_ready_count(unsigned *total)
 	return n;
 }
 
+/* Ready as is-ready and wait-ready answer: also not while the NATS
+ * server is known to be stalled (its probe went unanswered), which holds
+ * every message published meanwhile. */
+bool lsn_ready(const struct lsn *l)
+{
+	return lst_is_ready(&l->m) && (l->is_server || !d.server_silent);
+}
+
 /* Ready, on a pong to a ping sent at or after SINCE_NS: a gated publish
  * never trusts a reply older than its own request. */
 bool lsn_fresh(const struct lsn *l, uint64_t since_ns)
@@ -219,6 +227,7 @@ static void server_heard(void)
 	if (d.server_silent) {
 		log_info("the NATS server answers again");
 		server_back = now_ms();
+		daemon_mark_dirty();
 	}
 	d.server_silent = false;
 }
@@ -260,6 +269,8 @@ static void probe_verdict(bool server_answers)
 			  PROBE_TIMEOUT_MS);
 	if (server_answers)
 		server_heard();
+	if (d.server_silent != !server_answers)
+		daemon_mark_dirty(); /* is-ready, wait-ready answer otherwise */
 	d.server_silent = !server_answers;
 	bool sure = server_answers && prompt;
 	for (size_t i = 0; i < d.nls; i++) {

@@ -8,7 +8,8 @@
 # (with health_failures = 1, one would restart it).  Short stalls (150 ms,
 # longer than health_timeout, shorter than the probe's 100 ms budget plus
 # a ping) restart nothing either, nor does ready_timeout passing while the
-# server is stopped.  The other side, a listener that is stuck while the
+# server is stopped.  While it is stopped, is-ready and wait-ready say
+# no.  The other side, a listener that is stuck while the
 # server answers, is still killed (ready_health.sh, R14).
 . "$(dirname "$0")/lib.sh"
 nv_setup
@@ -50,11 +51,18 @@ kill -STOP "$NATS_PID"
 wait_until 20 verdicts || { kill -CONT "$NATS_PID"; fail "no probe verdict while the server was stopped"; }
 nvctl status >"$NV_DIR/status.stalled" 2>&1
 nvctl status --json >"$NV_DIR/status.stalled.json" 2>&1
+# is-ready and wait-ready say no while the server is known to be stalled.
+rc=0; nvctl is-ready calm >"$NV_DIR/isready.stalled" 2>&1 || rc=$?
 wait_until 5 in_flight || { kill -CONT "$NATS_PID"; fail "no probe after the last verdict"; }
 kill -CONT "$NATS_PID"
 grep -qx 'NATS: connected, but the server does not answer (misses are not counted)' \
 	"$NV_DIR/status.stalled" || fail "status did not say the server does not answer"
 assert_eq true "$(jq .server_silent "$NV_DIR/status.stalled.json")" "status --json server_silent"
+assert_eq false "$(jq '.listeners[] | select(.name == "calm") | .ready' "$NV_DIR/status.stalled.json")" \
+	"calm's ready flag while the server was stalled"
+assert_eq 1 "$rc" "is-ready calm while the server was stalled"
+grep -q '^calm: running, ready.*but the NATS server does not answer' "$NV_DIR/isready.stalled" ||
+	fail "is-ready did not say why: $(cat "$NV_DIR/isready.stalled")"
 assert_eq 1 "$(grep -c 'warning: the NATS server does not answer' "$log")" "warnings of the stall"
 assert_eq "$pid" "$(listener_pid calm)" "calm's pid across the stall"
 assert_eq 0 "$(listener_field calm restarts)" "restarts of calm"
