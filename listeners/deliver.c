@@ -50,6 +50,21 @@ static int		 deliver_curfd = -1;	/* DIR/cur */
 static char		 deliver_host[128];	/* sanitised host name */
 static unsigned long long deliver_counter;
 
+/*
+ * Durable names carry the stream's incarnation: a stream deleted and made
+ * again under the same name (or a memory stream lost with its server)
+ * numbers its messages from 1 again, and its message 1 is not the one
+ * filed as js.S.1.  DIR/.natsvisor-stream.S records the creation time of
+ * the stream the inbox last saw and how many it has seen; the first keeps
+ * the plain names, the next ones file under "js.S.gN.SEQ" (a stream name
+ * has no '.', so neither can collide).
+ */
+static void	 deliver_unique_name(char *, size_t);
+static int	 deliver_write_all(int, const char *, size_t);
+
+static char		*deliver_js_stream;	/* the stream bound */
+static char		*deliver_js_key;	/* "S" or "S.gN" */
+
 #define DELIVER_TMP_MAX_AGE	(36 * 3600)	/* seconds, as maildir says */
 #define DELIVER_CUR_SETTLE	2		/* seconds: see deliver_cur_has */
 
@@ -313,6 +328,107 @@ deliver_fini(void)
 	free(deliver_cur.stream);
 	free(deliver_cur.seqs);
 	memset(&deliver_cur, 0, sizeof deliver_cur);
+	free(deliver_js_stream);
+	free(deliver_js_key);
+	deliver_js_stream = deliver_js_key = NULL;
+}
+
+/* The name under which stream's messages are filed (see above). */
+static const char *
+deliver_key(const char *stream)
+{
+	if (deliver_js_key != NULL && strcmp(stream, deliver_js_stream) == 0)
+		return deliver_js_key;
+	return stream;
+}
+
+int
+deliver_js_incarnation(const char *stream, int64_t created, unsigned *gen,
+    char **cause)
+{
+	char		 rec[256], tmp[256], buf[128], *key = NULL, *st = NULL;
+	long long	 rc_created = 0;
+	unsigned	 rc_gen = 0;
+	ssize_t		 n;
+	int		 fd, dfd = -1, e = 0;
+	bool		 write_it = true;
+
+	*gen = 1;
+	*cause = NULL;
+	if (deliver_mode != DELIVER_INBOX)
+		return 0;
+	snprintf(rec, sizeof rec, ".natsvisor-stream.%s", stream);
+	pthread_mutex_lock(&deliver_lock);
+	if ((dfd = open(deliver_arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1) {
+		e = errno;
+		goto out;
+	}
+	if ((fd = openat(dfd, rec, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		if (sscanf(buf, "created %lld generation %u", &rc_created,
+		    &rc_gen) == 2 && rc_gen > 0) {
+			*gen = rc_created == created ? rc_gen : rc_gen + 1;
+			write_it = rc_created != created;
+		}
+	} else if (errno != ENOENT) {
+		e = errno;
+		goto out;
+	}
+	if (write_it) {
+		/* tmp/ then a rename over the record: never half written */
+		deliver_unique_name(tmp, sizeof tmp);
+		n = snprintf(buf, sizeof buf, "created %lld generation %u\n",
+		    (long long)created, *gen);
+		fd = openat(deliver_tmpfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd == -1) {
+			e = errno;
+			goto out;
+		}
+		if (deliver_write_all(fd, buf, (size_t)n) == -1 ||
+		    fsync(fd) == -1)
+			e = errno;
+		if (close(fd) == -1 && e == 0)
+			e = errno;
+		if (e == 0 && renameat(deliver_tmpfd, tmp, dfd, rec) == -1)
+			e = errno;
+		if (e != 0) {
+			unlinkat(deliver_tmpfd, tmp, 0);
+			goto out;
+		}
+		if (fsync(dfd) == -1) {
+			e = errno;
+			goto out;
+		}
+	}
+	if (*gen == 1)
+		key = strdup(stream);
+	else if (asprintf(&key, "%s.g%u", stream, *gen) == -1)
+		key = NULL;
+	st = strdup(stream);
+	if (key == NULL || st == NULL) {
+		e = ENOMEM;
+		goto out;
+	}
+	free(deliver_js_stream);
+	free(deliver_js_key);
+	deliver_js_stream = st;
+	deliver_js_key = key;
+	key = st = NULL;
+	deliver_cur.valid = false;	/* listed under the old key */
+out:
+	pthread_mutex_unlock(&deliver_lock);
+	if (dfd != -1)
+		close(dfd);
+	free(key);
+	free(st);
+	if (e != 0 && asprintf(cause, "%s/%s: %s", deliver_arg, rec,
+	    strerror(e)) == -1)
+		*cause = NULL;
+	return e != 0 ? -1 : 0;
 }
 
 /* A unique maildir name (time, pid, counter, host). */
@@ -401,7 +517,8 @@ deliver_inbox(const struct deliver_msg *m, char *err, size_t errlen)
 
 	deliver_unique_name(name, sizeof name);
 	if (m->stream != NULL)
-		deliver_js_name(m->stream, m->seq, final, sizeof final);
+		deliver_js_name(deliver_key(m->stream), m->seq, final,
+		    sizeof final);
 	else
 		memcpy(final, name, sizeof final);
 	if (deliver_envelope) {
@@ -831,7 +948,7 @@ deliver_commit(const struct deliver_msg *m, char *err, size_t errlen)
 	switch (deliver_mode) {
 	case DELIVER_INBOX:
 		if (m->stream != NULL &&
-		    deliver_exists_locked(m->stream, m->seq))
+		    deliver_exists_locked(deliver_key(m->stream), m->seq))
 			rc = deliver_sync_new(err, errlen) == 0 ? 1 : -1;
 		else
 			rc = deliver_inbox(m, err, errlen);

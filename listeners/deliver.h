@@ -49,6 +49,16 @@ struct deliver_msg {
 int	 deliver_init(enum deliver_mode mode, const char *arg, bool envelope,
 	    char **cause);
 
+/*
+ * Durable inbox mode: the stream bound was created at created (ns since
+ * the epoch).  Looks it up in the inbox's record of the stream's
+ * incarnations, records it when it is new, and files its messages
+ * accordingly; *gen is its number (1: the first the inbox saw, plain
+ * names).  Other modes: *gen = 1.  Returns -1 with *cause set (to free).
+ */
+int	 deliver_js_incarnation(const char *stream, int64_t created,
+	    unsigned *gen, char **cause);
+
 /* Release what deliver_init allocated. */
 void	 deliver_fini(void);
 

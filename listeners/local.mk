@@ -52,7 +52,8 @@ DURABLE_TESTS = \
 	tests/integration/durable_backpressure.sh \
 	tests/integration/durable_drain.sh \
 	tests/integration/durable_confirm.sh \
-	tests/integration/durable_kill.sh
+	tests/integration/durable_kill.sh \
+	tests/integration/durable_recreate.sh
 TESTS += $(LISTEN_TESTS) $(DURABLE_TESTS)
 EXTRA_DIST += $(LISTEN_TESTS) $(DURABLE_TESTS) tests/integration/listen-lib.sh \
 	listeners/natsvisor-ping.pc.in

@@ -74,6 +74,14 @@ static natsSubscription		*listen_subs[LISTEN_MAX_SUBJECTS];
 static int			 listen_nsubs;
 static jsCtx			*listen_js;
 static int64_t			 listen_ack_wait;	/* ms, the consumer's */
+/* Durable mode: the stream and consumer bound, by creation time (ns). */
+static int64_t			 listen_stream_created;
+static int64_t			 listen_consumer_created;
+static pthread_t		 listen_watcher;
+static bool			 listen_watching;
+
+/* How often durable mode checks that its consumer is still the one bound. */
+#define LISTEN_WATCH_MS		2000
 
 /* Shared between main and the session/nats threads. */
 static pthread_mutex_t		 listen_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -84,6 +92,9 @@ static bool			 listen_closed;
 static bool			 listen_session_done;
 static int			 listen_session_rc;
 static unsigned long		 listen_handed_back;	/* nak'ed when stopping */
+static bool			 listen_lost;	/* consumer gone: exit 1 */
+static bool			 listen_reconnects;	/* wake the watcher */
+static pthread_cond_t		 listen_watch_cond = PTHREAD_COND_INITIALIZER;
 
 /* One "natsvisor-listen: ..." line on stderr, written at once. */
 static void __attribute__((format(printf, 1, 2)))
@@ -453,6 +464,11 @@ listen_reconnected_cb(natsConnection *nc, void *closure)
 	natsConnection_GetConnectedUrl(nc, url, sizeof url);
 	listen_log("reconnected to %s", listen_esc(e, sizeof e,
 	    url_redact(url, u, sizeof u)));
+	/* The server may have lost the consumer (a memory stream): look. */
+	pthread_mutex_lock(&listen_lock);
+	listen_reconnects = true;
+	pthread_cond_broadcast(&listen_watch_cond);
+	pthread_mutex_unlock(&listen_lock);
 }
 
 /* Asynchronous errors: permission violations, slow consumer. */
@@ -567,6 +583,49 @@ listen_is_stopping(void)
 	return r;
 }
 
+/*
+ * Durable mode: the consumer bound is gone, or was made anew (the stream
+ * too, perhaps): nothing more reaches this process, which must not go on
+ * answering pings ready.  Say why once and stop with exit status 1, so
+ * that the supervisor starts a new incarnation, which binds again (with
+ * --create, to a consumer it makes again).
+ */
+static void
+listen_lose(const char *fmt, const char *what)
+{
+	pthread_mutex_lock(&listen_lock);
+	if (!listen_lost && !listen_stopping) {
+		listen_lost = true;
+		listen_log(fmt, what);
+		kill(getpid(), SIGTERM);
+	}
+	pthread_mutex_unlock(&listen_lock);
+}
+
+/*
+ * Is the stream now another than the one bound (made anew since, or
+ * gone)?  1 yes, 0 no, -1 when the server does not say.
+ */
+static int
+listen_stream_changed(void)
+{
+	jsStreamInfo	*si = NULL;
+	jsOptions	 o;
+	jsErrCode	 jerr = 0;
+	natsStatus	 s;
+	int		 r;
+
+	jsOptions_Init(&o);
+	o.Wait = 2000;
+	s = js_GetStreamInfo(&si, listen_js, listen_opts.stream, &o, &jerr);
+	if (s != NATS_OK)
+		r = jerr == JSStreamNotFoundErr ? 1 : -1;
+	else
+		r = si->Created != listen_stream_created;
+	jsStreamInfo_Destroy(si);
+	return r;
+}
+
 /* Core message: commit, then confirm if asked to. */
 static void
 listen_handle_core(natsConnection *nc, natsMsg *msg)
@@ -632,7 +691,7 @@ listen_handle_js(natsConnection *nc, natsMsg *msg)
 	char			 err[512], e1[LISTEN_LOG_MAX], e2[LISTEN_LOG_MAX];
 	natsStatus		 s;
 	int64_t			 delay;
-	int			 rc;
+	int			 rc, chg;
 
 	if ((s = natsMsg_GetMetaData(&meta, msg)) != NATS_OK) {
 		listen_log_nats("message without JetStream metadata", s);
@@ -655,6 +714,27 @@ listen_handle_js(natsConnection *nc, natsMsg *msg)
 	m.nhdrs = listen_headers(msg, &hdrs);
 	m.hdrs = hdrs;
 	rc = deliver_commit(&m, err, sizeof err);
+	/*
+	 * A first delivery of a sequence the inbox holds: the consumer was
+	 * made again (it delivers everything anew: no copy), or the stream
+	 * was, and this is another message under an old number.  Ask.
+	 */
+	if (rc == 1 && m.delivered == 1 && (chg = listen_stream_changed()) != 0) {
+		if (chg > 0)
+			listen_lose("stream %s was made anew since it was "
+			    "bound: its messages are filed apart by the next "
+			    "start", listen_esc(e1, sizeof e1, m.stream));
+		listen_log("%s sequence %llu (delivery 1) is in the inbox, but "
+		    "the stream %s: not acknowledged", listen_esc(e1,
+		    sizeof e1, m.stream), (unsigned long long)m.seq,
+		    chg > 0 ? "is another" : "cannot be checked");
+		if ((s = natsMsg_NakWithDelay(msg, listen_nak_delay(2),
+		    NULL)) != NATS_OK)
+			listen_log_nats("nak", s);
+		free(hdrs);
+		jsMsgMetaData_Destroy(meta);
+		return;
+	}
 	if (rc == 1)
 		listen_log("%s sequence %llu (delivery %llu) is already in the "
 		    "inbox: acknowledged, not copied",
@@ -850,6 +930,95 @@ listen_set_limits(natsSubscription *sub)
 }
 
 /*
+ * Durable mode: note the creation time of the stream bound, and tell the
+ * inbox, which files the messages of a stream made anew apart.
+ */
+static natsStatus
+listen_bind_stream(void)
+{
+	jsStreamInfo	*si = NULL;
+	jsErrCode	 jerr = 0;
+	natsStatus	 s;
+	unsigned	 gen;
+	char		*cause = NULL;
+
+	s = js_GetStreamInfo(&si, listen_js, listen_opts.stream, NULL, &jerr);
+	if (s != NATS_OK) {
+		listen_log("stream %s: %s (JetStream error %d)",
+		    listen_opts.stream, natsStatus_GetText(s), (int)jerr);
+		return s;
+	}
+	listen_stream_created = si->Created;
+	jsStreamInfo_Destroy(si);
+	if (deliver_js_incarnation(listen_opts.stream, listen_stream_created,
+	    &gen, &cause) == -1) {
+		listen_log("%s", cause != NULL ? cause : "out of memory");
+		free(cause);
+		return NATS_ERR;
+	}
+	if (gen > 1)
+		listen_log("stream %s is the inbox's incarnation %u of it: its "
+		    "messages are filed as js.%s.g%u.SEQUENCE",
+		    listen_opts.stream, gen, listen_opts.stream, gen);
+	return NATS_OK;
+}
+
+/*
+ * Durable mode, a thread: every LISTEN_WATCH_MS, and at once after a
+ * reconnect, check that the consumer bound still exists and is the same
+ * (its creation time); else listen_lose().  A server that does not answer
+ * proves nothing: the next round asks again.
+ */
+static void *
+listen_watch(void *arg)
+{
+	struct timespec	 t;
+	jsConsumerInfo	*ci;
+	jsOptions	 o;
+	jsErrCode	 jerr;
+	natsStatus	 s;
+	char		 e[LISTEN_LOG_MAX];
+
+	(void)arg;
+	jsOptions_Init(&o);
+	o.Wait = LISTEN_WATCH_MS;
+	pthread_mutex_lock(&listen_lock);
+	while (!listen_stopping && !listen_lost) {
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec += LISTEN_WATCH_MS / 1000;
+		t.tv_nsec += (long)(LISTEN_WATCH_MS % 1000) * 1000000;
+		if (t.tv_nsec >= 1000000000) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000;
+		}
+		while (!listen_stopping && !listen_reconnects &&
+		    pthread_cond_timedwait(&listen_watch_cond, &listen_lock,
+		    &t) != ETIMEDOUT)
+			;
+		listen_reconnects = false;
+		if (listen_stopping)
+			break;
+		pthread_mutex_unlock(&listen_lock);
+		ci = NULL;
+		jerr = 0;
+		s = js_GetConsumerInfo(&ci, listen_js, listen_opts.stream,
+		    listen_opts.durable, &o, &jerr);
+		listen_esc(e, sizeof e, listen_opts.durable);
+		if (s != NATS_OK && (jerr == JSConsumerNotFoundErr ||
+		    jerr == JSStreamNotFoundErr))
+			listen_lose("consumer %s is gone: exiting, to bind "
+			    "again", e);
+		else if (s == NATS_OK && ci->Created != listen_consumer_created)
+			listen_lose("consumer %s was made anew since it was "
+			    "bound: exiting, to bind again", e);
+		jsConsumerInfo_Destroy(ci);
+		pthread_mutex_lock(&listen_lock);
+	}
+	pthread_mutex_unlock(&listen_lock);
+	return NULL;
+}
+
+/*
  * Durable mode: create the consumer explicitly (--create) or check that
  * it exists, then bind to it with manual acks.  A consumer created by
  * js_Subscribe itself would be deleted by the drain at exit.
@@ -891,6 +1060,11 @@ listen_durable_subscribe(natsConnection *nc)
 		listen_log("consumer %s on stream %s: %s (JetStream error %d)",
 		    listen_esc(e, sizeof e, listen_opts.durable),
 		    listen_opts.stream, natsStatus_GetText(s), (int)jerr);
+		return s;
+	}
+	listen_consumer_created = ci->Created;
+	if ((s = listen_bind_stream()) != NATS_OK) {
+		jsConsumerInfo_Destroy(ci);
 		return s;
 	}
 	subject = ci->Config != NULL && ci->Config->FilterSubject != NULL ?
@@ -1025,6 +1199,15 @@ listen_session(void *arg)
 		    listen_esc(e, sizeof e, nvping_subject(listen_ping)));
 	else
 		listen_log("NATSVISOR_PING_SUBJECT not set: no pings");
+	if (listen_opts.durable != NULL) {
+		pthread_mutex_lock(&listen_lock);
+		listen_watching = pthread_create(&listen_watcher, NULL,
+		    listen_watch, NULL) == 0;
+		pthread_mutex_unlock(&listen_lock);
+		if (!listen_watching)
+			listen_log("cannot watch the consumer: %s",
+			    strerror(errno));
+	}
 	rc = 0;
 out:
 	pthread_mutex_lock(&listen_lock);
@@ -1145,6 +1328,7 @@ main(int argc, char **argv)
 	sigwait(&set, &sig);
 	pthread_mutex_lock(&listen_lock);
 	listen_stopping = true;
+	pthread_cond_broadcast(&listen_watch_cond);
 	if (listen_session_done && listen_session_rc != 0) {
 		pthread_mutex_unlock(&listen_lock);
 		pthread_join(session, NULL);
@@ -1165,6 +1349,8 @@ main(int argc, char **argv)
 
 	/* The session sees listen_stopping within one bounded flush. */
 	pthread_join(session, NULL);
+	if (listen_watching)	/* (set by the session, joined above) */
+		pthread_join(listen_watcher, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	rc = 0;
 	if (natsConnection_Status(listen_nc) != NATS_CONN_STATUS_CONNECTED) {
@@ -1209,5 +1395,5 @@ main(int argc, char **argv)
 		natsConnection_Close(listen_nc);
 	listen_cleanup();
 	listen_log("stopped");
-	return rc;
+	return listen_lost ? 1 : rc;
 }
