@@ -53,6 +53,10 @@ struct held {
 	uint64_t *eseq;         /* per target: spawnerr_seq at request */
 	bool *done0;            /* per target: satisfied at request */
 	bool *unstopped;        /* stop, restart: not yet told to stop */
+	uint64_t *sseq;         /* ... once told: the spawn count then (the
+				   incarnation it stops) */
+	uint64_t *sreq;         /* restart: stop_reqs at request */
+	bool *superseded;       /* restart: a later stop wins, not started */
 	bool starting;          /* restart: all stopped, now started */
 	size_t nt;
 	uv_timer_t *timer;      /* deadline, or NULL */
@@ -461,6 +465,9 @@ static void held_free(struct held *h)
 	free(h->eseq);
 	free(h->done0);
 	free(h->unstopped);
+	free(h->sseq);
+	free(h->sreq);
+	free(h->superseded);
 	free(h->subject);
 	free(h->data);
 	for (int i = 0; i < h->nhdr; i++)
@@ -588,6 +595,16 @@ static int eval_wait_ready(struct held *h, struct buf *err)
  * (dependents first, as at shutdown); a
  * restart starts them all once all have stopped (requirements first:
  * requires holds a dependent back).  True while that is not done. */
+/* Is target I still up for H: not yet told to stop, or the incarnation it
+ * stopped still there (one that a later request started does not count:
+ * waiting for it would wait for ever)? */
+static bool held_still_up(const struct held *h, size_t i)
+{
+	const struct lsn *l = h->t[i];
+	return h->unstopped[i] ||
+	       (lst_is_live(&l->m) && l->m.spawns == h->sseq[i]);
+}
+
 static bool lifecycle_stop_order(struct held *h)
 {
 	bool told;
@@ -598,13 +615,13 @@ static bool lifecycle_stop_order(struct held *h)
 			if (!h->unstopped[i])
 				continue;
 			while (j < h->nt &&
-			       (j == i ||
-				!(h->unstopped[j] || lst_is_live(&h->t[j]->m)) ||
+			       (j == i || !held_still_up(h, j) ||
 				!lsn_requires_deep(h->t[j], h->t[i])))
 				j++;
 			if (j < h->nt)
 				continue; /* a dependent is still up */
 			h->unstopped[i] = false;
+			h->sseq[i] = h->t[i]->m.spawns;
 			told = true;
 			lsn_event(h->t[i], EV_STOP, NULL);
 		}
@@ -612,14 +629,21 @@ static bool lifecycle_stop_order(struct held *h)
 	bool pending = false, up = false;
 	for (size_t i = 0; i < h->nt; i++) {
 		pending |= h->unstopped[i];
-		up |= lst_is_live(&h->t[i]->m);
+		up |= held_still_up(h, i);
 	}
 	if (pending || (h->verb == CTL_RESTART && up))
 		return true;
 	if (h->verb == CTL_RESTART && !h->starting) {
 		h->starting = true;
-		for (size_t i = 0; i < h->nt && !d.shutting_down; i++)
-			lsn_event(h->t[i], EV_START, NULL);
+		for (size_t i = 0; i < h->nt && !d.shutting_down; i++) {
+			struct lsn *l = h->t[i];
+			/* A stop asked for after this restart wins. */
+			if (l->stop_reqs != h->sreq[i]) {
+				h->superseded[i] = h->done0[i] = true;
+				continue;
+			}
+			lsn_event(l, EV_START, NULL);
+		}
 	}
 	return false;
 }
@@ -633,6 +657,10 @@ static int eval_lifecycle(struct held *h, struct buf *out, struct buf *err)
 		return -1;
 	for (size_t i = 0; i < h->nt; i++) {
 		struct lsn *l = h->t[i];
+		if (h->superseded && h->superseded[i])
+			buf_printf(out, "%s: stopped, and not started again: a "
+					"later request stopped it\n",
+				   l->conf->name);
 		if (h->done0[i])
 			continue;
 		if (h->verb == CTL_STOP) {
@@ -652,8 +680,11 @@ static int eval_lifecycle(struct held *h, struct buf *out, struct buf *err)
 			code = CTL_NO;
 		} else if (l->exec_seq > h->seq[i]) {
 			continue;
-		} else if (l->waiting) {
+		} else if (l->waiting && lsn_blocker(l) == NULL) {
 			buf_printf(out, "%s: %s\n", l->conf->name, l->m.reason);
+		} else if (l->waiting) { /* for one that cannot start */
+			fmt_not_ready(err, l);
+			code = CTL_NO;
 		} else if (lst_cannot_become_ready(&l->m) || d.shutting_down) {
 			fmt_not_ready(err, l);
 			code = CTL_NO;
@@ -1196,10 +1227,15 @@ static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
 	h->seq = calloc(nt + 1, sizeof(*h->seq));
 	h->eseq = calloc(nt + 1, sizeof(*h->eseq));
 	h->done0 = calloc(nt + 1, sizeof(*h->done0));
-	if (cmd->verb != CTL_START)
+	if (cmd->verb != CTL_START) {
 		h->unstopped = calloc(nt + 1, sizeof(*h->unstopped));
+		h->sseq = calloc(nt + 1, sizeof(*h->sseq));
+		h->sreq = calloc(nt + 1, sizeof(*h->sreq));
+		h->superseded = calloc(nt + 1, sizeof(*h->superseded));
+	}
 	if (!h->seq || !h->eseq || !h->done0 ||
-	    (cmd->verb != CTL_START && !h->unstopped))
+	    (cmd->verb != CTL_START &&
+	     (!h->unstopped || !h->sseq || !h->sreq || !h->superseded)))
 		fatal("out of memory");
 	for (size_t i = 0; i < nt; i++) {
 		struct lsn *l = t[i];
@@ -1220,6 +1256,9 @@ static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
 			if (cmd->verb == CTL_RESTART)
 				log_info("%s: restart requested",
 					 l->conf->name);
+			else
+				l->stop_reqs++; /* a restart under way yields */
+			h->sreq[i] = l->stop_reqs;
 			h->unstopped[i] = true;
 			break;
 		}

@@ -24,6 +24,7 @@ INTEGRATION_TESTS += \
 	tests/integration/life_spawn.sh \
 	tests/integration/life_stop.sh \
 	tests/integration/life_requires.sh \
+	tests/integration/life_restart_race.sh \
 	tests/integration/life_tree.sh \
 	tests/integration/life_orphans.sh \
 	tests/integration/life_pid1.sh \

@@ -107,6 +107,10 @@ jq -r .error <<<"$out" | grep -q "^req3: .*; $blocked" ||
 quick nvctl wait-ready --timeout "$(nv_scale 30)s" needsmanual
 grep -q '^needsmanual: stopped, pending: waiting for manual to be ready; blocked by manual (stopped, pending: not started)$' \
 	<<<"$NV_OUT" || fail "needsmanual not named with what blocks it"
+# start of the dependent alone: exit 1, naming what blocks it.
+assert_exit 1 nvctl start needsmanual
+grep -q '^needsmanual: .*blocked by manual' <<<"$NV_OUT" ||
+	fail "start needsmanual does not name manual"
 assert_exit 0 nvctl start manual
 assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" needsmanual
 
