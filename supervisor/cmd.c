@@ -148,12 +148,30 @@ const struct lsn *lsn_blocker(const struct lsn *l)
 /* Formatting */
 
 /* "STATE, HEALTH: REASON" of L. */
+/* L's reason as of now: in backoff, "restarting in" counts down (the
+ * reason was written with the whole delay).  BUF holds it when changed. */
+static const char *reason_now(const struct lsn *l, char *buf, size_t len)
+{
+	static const char mark[] = "; restarting in ";
+	const char *r = l->m.reason, *p;
+	uint64_t now = now_ms();
+
+	if (l->m.state != LST_BACKOFF || l->m.deadline == 0 ||
+	    (p = strstr(r, mark)) == NULL)
+		return r;
+	snprintf(buf, len, "%.*s%s%s", (int)(p - r), r, mark,
+		 format_duration(l->m.deadline > now ? l->m.deadline - now
+						     : 0));
+	return buf;
+}
+
 static void fmt_state(struct buf *b, const struct lsn *l)
 {
 	const char *health = d.connected || l->is_server
 				     ? lst_health_name(l->m.health)
 				     : "unknown";
-	const char *reason = l->m.reason;
+	char rbuf[sizeof l->m.reason + 32];
+	const char *reason = reason_now(l, rbuf, sizeof rbuf);
 	size_t hl = strlen(health);
 	/* "not-ready: not ready: X" says it twice */
 	if (l->m.health == HEALTH_NOT_READY &&
@@ -223,6 +241,7 @@ static void fmt_exit(char *out, size_t len, const struct lsn *l)
 
 static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
 {
+	char rbuf[sizeof ls[0]->m.reason + 32];
 	uint64_t now = now_ms();
 	size_t w = 4;
 	for (size_t i = 0; i < n; i++)
@@ -249,7 +268,7 @@ static void status_text(struct lsn *const *ls, size_t n, struct buf *b)
 		if (l->spawn_err[0] && l->m.spawn_error)
 			buf_printf(b, "spawn error: %s", l->spawn_err);
 		else
-			buf_printf(b, "%s", l->m.reason);
+			buf_printf(b, "%s", reason_now(l, rbuf, sizeof rbuf));
 		/* Back-pressure, when the latest pong reported any. */
 		if (l->backlog > 0 || l->slow_consumer > 0 || l->dropped > 0)
 			buf_printf(b, "%s[backlog %lld, slow consumer %lld, "
@@ -317,6 +336,7 @@ static void json_counter(struct buf *b, const char *key, int64_t v)
 static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
 {
 	const struct nv_listener_conf *c = l->conf;
+	char rbuf[sizeof l->m.reason + 32];
 	buf_printf(b, "{\"name\":");
 	buf_json_str(b, c->name);
 	buf_printf(b, ",\"state\":\"%s\",\"health\":\"%s\",\"ready\":%s",
@@ -343,7 +363,7 @@ static void status_json_one(struct buf *b, const struct lsn *l, uint64_t now)
 	buf_printf(b, ",\"spawn_error\":");
 	buf_json_str(b, l->m.spawn_error ? l->spawn_err : NULL);
 	buf_printf(b, ",\"reason\":");
-	buf_json_str(b, l->m.reason);
+	buf_json_str(b, reason_now(l, rbuf, sizeof rbuf));
 	buf_printf(b, ",\"last_pong_ms_ago\":");
 	if (l->m.last_pong && lst_is_live(&l->m))
 		buf_printf(b, "%llu",
@@ -383,7 +403,17 @@ void cmd_status_json(struct lsn *const *ls, size_t n, char **out, size_t *len)
 	buf_printf(&b, ",\"last_reload\":{\"ok\":%s,\"error\":",
 		   d.last_reload_ok ? "true" : "false");
 	buf_json_str(&b, d.last_reload_ok ? NULL : d.last_reload);
-	buf_printf(&b, "},\"listeners\":[");
+	buf_printf(&b, ",\"errors\":[");
+	/* every error, where "error" has the first */
+	for (const char *p = d.last_reload_ok ? NULL : d.last_reload_all, *e;
+	     p && (e = strchr(p, '\n')) != NULL; p = e + 1) {
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s", (int)(e - p), p);
+		if (p != d.last_reload_all)
+			buf_add(&b, ",", 1);
+		buf_json_str(&b, line);
+	}
+	buf_printf(&b, "]},\"listeners\":[");
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			buf_add(&b, ",", 1);

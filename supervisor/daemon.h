@@ -96,6 +96,7 @@ struct daemon {
 	bool all_ready_reported;
 	bool startup_failed;         /* startup_timeout passed first */
 	char last_reload[512];       /* "" or the failure of the last reload */
+	char *last_reload_all;       /* ... every error of it, one a line */
 	uint64_t last_reload_at;
 	bool last_reload_ok;
 	int ready_fd;

@@ -155,7 +155,7 @@ unsigned daemon_ready_count(unsigned *total)
 		if (l->removed || !l->m.want)
 			continue;
 		t++;
-		if (lst_is_ready(&l->m))
+		if (lsn_ready(l))
 			n++;
 	}
 	if (total)

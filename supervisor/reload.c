@@ -53,6 +53,8 @@ void reload_close(void)
 	if (boot != d.cfg)
 		config_free(boot);
 	boot = NULL;
+	free(d.last_reload_all);
+	d.last_reload_all = NULL;
 }
 
 /* Record a failed reload for status and the log. */
@@ -64,6 +66,8 @@ static void reload_failed(const struct nv_errors *errs, char **report)
 		buf_printf(&b, "%s\n", errs->msgs[i]);
 	}
 	d.last_reload_ok = false;
+	free(d.last_reload_all);
+	d.last_reload_all = b.p ? strdup(b.p) : NULL;
 	snprintf(d.last_reload, sizeof(d.last_reload), "%s%s",
 		 errs->n ? errs->msgs[0] : "invalid configuration",
 		 errs->n > 1 ? " (and more)" : "");
@@ -207,6 +211,8 @@ int daemon_reload(char **report)
 			lsn_event(l, EV_START, NULL);
 	}
 	d.last_reload_ok = true;
+	free(d.last_reload_all);
+	d.last_reload_all = NULL;
 	d.last_reload[0] = '\0';
 	d.last_reload_at = now_ms();
 	buf_printf(&b, "reloaded %s: %u added, %u removed, %u restarted, %u kept\n",

@@ -8,7 +8,8 @@
 #  - late (max_restarts 0) fails until a file appears: no delay above
 #    backoff_max + jitter, no give-up, ready soon after the file appears;
 #  - reset: the delay grows 200, 400, 800 ms while the listener never stays
-#    ready for backoff_reset, and is 200 ms again after it has.
+#    ready for backoff_reset, and is 200 ms again after it has;
+#  - wait30 (a 30 s backoff): status counts the time left down.
 . "$(dirname "$0")/life-lib.sh"
 nv_setup
 nats_start
@@ -52,6 +53,12 @@ subjects        = late.in
 backoff_initial = 100ms
 backoff_max     = 400ms
 backoff_jitter  = 0.1
+max_restarts    = 0
+
+[listener:wait30]
+command         = bash -c 'exit 1'
+subjects        = wait30.in
+backoff_initial = 30s
 max_restarts    = 0
 
 [listener:reset]
@@ -152,6 +159,19 @@ n=$(grep -c 'reset: .*restarting in 200ms$' "$T/natsvisord.log")
 expect_delay 200ms
 assert_eq $((n + 1)) "$(grep -c 'reset: .*restarting in 200ms$' "$T/natsvisord.log")" \
 	"a second 200 ms delay after backoff_reset"
+
+# --- wait30: status counts the backoff down ---------------------------------
+wait_until 10 state_is wait30 backoff || fail "wait30 never in backoff"
+daemon_log_has 'wait30: .*-> backoff: exited with status 1; restarting in 30s$' ||
+	fail "no backoff of 30s in the log"
+# seconds_left: what status --json says is left of wait30's backoff.
+seconds_left() {
+	listener_field wait30 reason | sed -n 's/.*; restarting in \([0-9.]*\)s$/\1/p'
+}
+counted_down() { local v; v=$(seconds_left); [[ -n $v ]] && awk -v v="$v" 'BEGIN { exit !(v < 29.5) }'; }
+wait_until 5 counted_down || fail "the backoff does not count down: $(listener_field wait30 reason)"
+nvctl status wait30 | grep -q 'restarting in 2[0-9]\.\?[0-9]*s' ||
+	fail "status text does not count down: $(nvctl status wait30)"
 
 nv_daemon_stop 20 || fail "exit status $? after SIGTERM"
 pass

@@ -65,6 +65,24 @@ nvctl status | grep -qxF "last reload failed: $want" ||
 js=$(nvctl status --json) || fail "status --json failed"
 assert_eq false "$(jq -r .last_reload.ok <<<"$js")" "last_reload.ok"
 assert_eq "$want" "$(jq -r .last_reload.error <<<"$js")" "last_reload.error"
+assert_eq "$want" "$(jq -r '.last_reload.errors | join("|")' <<<"$js")" "last_reload.errors"
+
+# Two errors: status --json lists both ("error" has the first).
+nv_write_config "$conf" "$body
+[listener:x1]
+bogus = 1
+[listener:x2]
+command = y
+stop_signal = NOPE"
+assert_exit 1 nvctl reload
+js=$(nvctl status --json) || fail "status --json failed"
+assert_eq "$(grep -c "^$conf:[0-9]*: " <<<"$NV_OUT")" "$(jq '.last_reload.errors | length' <<<"$js")" \
+	"errors in status --json against those reload printed"
+assert_eq 2 "$(jq '.last_reload.errors | length' <<<"$js")" "errors of a reload with two"
+while read -r e; do
+	grep -qxF -- "$e" <<<"$NV_OUT" || fail "'$e' is not what reload printed"
+done < <(jq -r '.last_reload.errors[]' <<<"$js")
+jq -r .last_reload.error <<<"$js" | grep -q ' (and more)$' || fail "last_reload.error: $(jq -r .last_reload.error <<<"$js")"
 
 # (4) Fixed, with only b's backoff_max changed: nothing restarts.
 nv_write_config "$conf" "${body/backoff_max = 10s/backoff_max = 20s}"
