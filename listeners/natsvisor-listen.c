@@ -590,13 +590,19 @@ listen_is_stopping(void)
  * that the supervisor starts a new incarnation, which binds again (with
  * --create, to a consumer it makes again).
  */
-static void
-listen_lose(const char *fmt, const char *what)
+static void __attribute__((format(printf, 1, 2)))
+listen_lose(const char *fmt, ...)
 {
+	char	why[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
 	pthread_mutex_lock(&listen_lock);
 	if (!listen_lost && !listen_stopping) {
 		listen_lost = true;
-		listen_log(fmt, what);
+		listen_log("%s", why);
 		kill(getpid(), SIGTERM);
 	}
 	pthread_mutex_unlock(&listen_lock);
