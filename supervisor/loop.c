@@ -598,9 +598,10 @@ static bool reply_parse(struct lsn *l, const char *data, size_t len,
  * "seq":N}, as nats-server writes it)? */
 static bool js_ack(const char *data, size_t len)
 {
-	static const char head[] = "{\"stream\":\"";
-	return data && len > sizeof head - 1 &&
-	       memcmp(data, head, sizeof head - 1) == 0 &&
+	/* {"stream":"S","seq":N} or, refused (a full stream, say),
+	 * {"error":{...},"stream":"S","seq":0}: either way no listener's */
+	return data && len > 0 && data[0] == '{' &&
+	       memmem(data, len, "\"stream\":\"", 10) != NULL &&
 	       memmem(data, len, "\"seq\":", 6) != NULL;
 }
 
@@ -623,7 +624,7 @@ static void ping_on_reply(uint64_t id, bool no_responders, const char *data,
 		/* A stream captured the ping: its ack proves nothing about
 		 * the listener, whose own reply may still come. */
 		if (!l->js_ack_warned)
-			log_warn("%s: ping subject %s is captured by a "
+			log_warnx("%s: ping subject %s is captured by a "
 				 "JetStream stream, which acknowledges (and "
 				 "stores) every ping; the acknowledgements "
 				 "are not taken for pongs",
