@@ -1143,7 +1143,9 @@ static void config_bad_value(struct config_ctx *c, const struct config_ent *e,
 			   e->key, msg ? msg : "out of memory");
 		return;
 	}
-	if (strstr(val, "://"))
+	if (k && k->type == CT_ARGV) /* word by word, as --check -v does */
+		val = arg_redact("-c", val, shown, sizeof(shown));
+	else if (strstr(val, "://"))
 		val = url_redact(val, shown, sizeof(shown));
 	if (strlen(val) > 80)
 		config_err(c, e->file, e->line, "%s '%.60s...': %s", e->key,

@@ -601,43 +601,70 @@ static bool opt_is_secret(const char *w)
 
 /* W, a shell command line (the word after "-c"), with arg_redact
  * applied to each of its words, in BUF.  Words are split as sh splits
- * them: blanks inside '...' or "..." or after a backslash do not end a
- * word, and the secret tests see a word without its quotes.  A word
- * arg_redact changes is shown as it returns it (unquoted); the others,
- * and the blanks between, as they are written. */
+ * them: blanks inside '...' or "...", after a backslash, or inside $(...),
+ * ${...} or `...` do not end a word, and an unquoted ; | & < > ( ) or
+ * newline does (it is copied through, like the blanks).  The secret tests
+ * see a word without its quotes.  A word arg_redact changes is shown as
+ * it returns it (unquoted); the others, and what lies between, as they
+ * are written. */
 static const char *shell_redact(const char *w, char *buf, size_t size)
 {
+	static const char seps[] = " \t\n;|&<>()";
 	char prev[256] = "", word[256], one[512];
 	size_t o = 0;
 	bool changed = false;
 
 	while (*w && o + 1 < size) {
-		size_t blank = strspn(w, " \t"), n, u = 0;
+		size_t sep = strspn(w, seps), n, u = 0;
+		unsigned paren = 0, brace = 0;
+		bool tick = false;
 		char q = 0;
-		if (blank) {
-			n = blank < size - 1 - o ? blank : size - 1 - o;
+		if (sep) {
+			n = sep < size - 1 - o ? sep : size - 1 - o;
 			memcpy(buf + o, w, n);
 			o += n;
-			w += blank;
+			for (size_t k = 0; k < sep; k++)
+				if (w[k] != ' ' && w[k] != '\t')
+					prev[0] = '\0'; /* an operator: a
+							  * new command */
+			w += sep;
 			continue;
 		}
-		for (n = 0; w[n] && (q || (w[n] != ' ' && w[n] != '\t')); n++) {
+		for (n = 0; w[n] && (q || paren || brace || tick ||
+				     strchr(seps, w[n]) == NULL);
+		     n++) {
 			char ch = w[n];
 			if (q == '\'' && ch == '\'') {
 				q = 0;
 				continue;
 			}
-			if (q == '"' && ch == '"') {
+			if (q == 0 && ch == '$' && (w[n + 1] == '(' ||
+						   w[n + 1] == '{')) {
+				if (w[n + 1] == '(')
+					paren++;
+				else
+					brace++;
+				if (u + 1 < sizeof(word))
+					word[u++] = ch;
+				ch = w[++n];
+			} else if (q == 0 && paren && ch == '(') {
+				paren++;
+			} else if (q == 0 && paren && ch == ')') {
+				paren--;
+			} else if (q == 0 && brace && ch == '}') {
+				brace--;
+			} else if (q != '\'' && ch == '`') {
+				tick = !tick;
+			} else if (q == '"' && ch == '"') {
 				q = 0;
 				continue;
-			}
-			if (q == 0 && (ch == '\'' || ch == '"')) {
+			} else if (q == 0 && (ch == '\'' || ch == '"')) {
 				q = ch;
 				continue;
-			}
-			if (q != '\'' && ch == '\\' && w[n + 1] &&
-			    (q == 0 || strchr("\"\\$`", w[n + 1])))
+			} else if (q != '\'' && ch == '\\' && w[n + 1] &&
+				   (q == 0 || strchr("\"\\$`", w[n + 1]))) {
 				ch = w[++n];
+			}
 			if (u + 1 < sizeof(word))
 				word[u++] = ch;
 		}
@@ -676,12 +703,12 @@ const char *arg_redact(const char *prev, const char *w, char *buf,
 {
 	const char *eq = strchr(w, '=');
 
-	if (prev && strcmp(prev, "-c") == 0 && strpbrk(w, " \t")) {
+	if (prev && strcmp(prev, "-c") == 0 && strpbrk(w, " \t\n;|&<>()")) {
 		const char *r = shell_redact(w, buf, size);
 		if (r)
 			return r;
 	}
-	if (opt_is_secret(prev)) {
+	if (opt_is_secret(prev) && w[0] != '-') { /* (-x: another option) */
 		snprintf(buf, size, "***");
 		return buf;
 	}

@@ -128,6 +128,37 @@ int main(void)
 				  "a \"--password\" *** --password=*** "
 				  "\"x\\\"y\"");
 		}
+		/* ... with $(...), ${...}, `...` inside a word, and the
+		 * operators that end one kept */
+		{
+			char v[256];
+			CHECK_STR(arg_redact("-c",
+					     "API_TOKEN=$(echo p1 p2) "
+					     "DB_PASSWORD=${PW:-d s2} exec prog",
+					     v, sizeof v),
+				  "API_TOKEN=*** DB_PASSWORD=*** exec prog");
+			CHECK_STR(arg_redact("-c", "SECRET=`echo a b` x", v,
+					     sizeof v),
+				  "SECRET=*** x");
+			CHECK_STR(arg_redact("-c",
+					     "export DB_PASSWORD=pw1; prog "
+					     "--password=pw3|logger",
+					     v, sizeof v),
+				  "export DB_PASSWORD=***; prog "
+				  "--password=***|logger");
+			CHECK_STR(arg_redact("-c", "DB_PASSWORD=pw2&&exec prog",
+					     v, sizeof v),
+				  "DB_PASSWORD=***&&exec prog");
+			CHECK_STR(arg_redact("-c", "AUTH=c>out prog4", v,
+					     sizeof v),
+				  "AUTH=***>out prog4");
+			/* an operator starts a new command: no option before */
+			CHECK_STR(arg_redact("-c", "a --pass; b c", v, sizeof v),
+				  "a --pass; b c");
+		}
+		/* the word after a secret option's name is another option */
+		CHECK_STR(arg_redact("--no-auth", "--verbose", u, sizeof u),
+			  "--verbose");
 		/* a variable assignment (env NAME=VALUE prog) */
 		CHECK_STR(arg_redact("env", "DB_TOKEN=t0k", u, sizeof u),
 			  "DB_TOKEN=***");
