@@ -921,7 +921,8 @@ static int config_set(const struct config_key *k, void *base,
 		double d;
 		errno = 0;
 		d = strtod(val, &end);
-		if (!(isdigit((unsigned char)val[0]) || val[0] == '.' ||
+		if (strpbrk(val, "xX") || /* no hex floats: decimal only */
+		    !(isdigit((unsigned char)val[0]) || val[0] == '.' ||
 		      ((val[0] == '-' || val[0] == '+') &&
 		       (isdigit((unsigned char)val[1]) || val[1] == '.'))) ||
 		    *end || d != d) {

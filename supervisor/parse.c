@@ -29,6 +29,7 @@ static int parse_scaled(const char **p, uint64_t unit, uint64_t *out)
 	const char *s = *p;
 	uint64_t ip = 0, frac = 0, div = 1;
 	int digits = 0;
+	bool lost = false; /* a non-zero digit beyond the ninth decimal */
 
 	while (isdigit((unsigned char)*s)) {
 		if (ip > PARSE_VALUE_MAX / 10)
@@ -42,6 +43,8 @@ static int parse_scaled(const char **p, uint64_t unit, uint64_t *out)
 			if (div < UINT64_C(1000000000)) {
 				frac = frac * 10 + (uint64_t)(*s - '0');
 				div *= 10;
+			} else if (*s != '0') {
+				lost = true;
 			}
 			s++;
 			digits++;
@@ -51,9 +54,13 @@ static int parse_scaled(const char **p, uint64_t unit, uint64_t *out)
 		return -2;
 	if (ip > PARSE_VALUE_MAX / unit)
 		return -1;
-	*out = ip * unit + frac * unit / div;
+	/* (frac * unit needs up to 70 bits: 9 decimals of a terabyte) */
+	unsigned __int128 part = (unsigned __int128)frac * unit;
+	*out = ip * unit + (uint64_t)(part / div);
 	if (*out > PARSE_VALUE_MAX)
 		return -1;
+	if (lost || part % div != 0)
+		return -3; /* not a whole number of the smallest unit */
 	*p = s;
 	return 0;
 }
@@ -102,6 +109,9 @@ int parse_duration(const char *s, uint64_t *ms, const char **err)
 		}
 		q = start;
 		switch (parse_scaled(&q, unit, &v)) {
+		case -3:
+			*err = "finer than a millisecond";
+			return -1;
 		case -2: goto bad;
 		case -1: goto range;
 		default: break;
@@ -156,6 +166,10 @@ int parse_size(const char *s, uint64_t *bytes, const char **err)
 	{
 		const char *q = s;
 		int rc = parse_scaled(&q, unit, bytes);
+		if (rc == -3) {
+			*err = "not a whole number of bytes";
+			return -1;
+		}
 		if (rc == -2 || (rc == 0 && q != end)) {
 			*err = "invalid size (use e.g. 512, 64K, 10M, 1G)";
 			return -1;

@@ -177,6 +177,8 @@ CONF_TEST_FILES = \
 	tests/conf/bad/unknown-section.ini \
 	tests/conf/bad/unknown-user-group.err \
 	tests/conf/bad/unknown-user-group.ini \
+	tests/conf/bad/value-fractions.err \
+	tests/conf/bad/value-fractions.ini \
 	tests/conf/bad/value-messages.err \
 	tests/conf/bad/value-messages.ini \
 	tests/conf/good/conf.d/10-extra.ini \

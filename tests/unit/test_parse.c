@@ -191,6 +191,11 @@ int main(void)
 
 	CHECK_INT(dur("250ms"), 250);
 	CHECK_INT(dur("1.5s"), 1500);
+	/* whole milliseconds: finer is an error, never rounded */
+	CHECK_INT(dur("1.0005s"), -1);
+	CHECK_INT(dur("0.0000001ms"), -1);
+	CHECK_INT(dur("0.0000000001s"), -1);
+	CHECK_INT(dur("1.0000000000s"), 1000);
 	CHECK_INT(dur("2m"), 120000);
 	CHECK_INT(dur("1h"), 3600000);
 	CHECK_INT(dur("30"), 30000);
@@ -214,6 +219,11 @@ int main(void)
 	CHECK_INT(size("10M"), 10485760);
 	CHECK_INT(size("1G"), 1073741824);
 	CHECK_INT(size("1.5k"), 1536);
+	/* whole bytes: 0.5 is no 0 (no rotation); nine decimals of a T */
+	CHECK_INT(size("0.5"), -1);
+	CHECK_INT(size("0.1K"), -1);
+	CHECK_INT(size("0.5T"), 549755813888LL);
+	CHECK_INT(size("0.000000001T"), -1);
 	CHECK_INT(size("2MiB"), 2097152);
 	CHECK_INT(size("3KB"), 3072);
 	CHECK_INT(size("10Q"), -1);
