@@ -55,7 +55,7 @@ struct held {
 	bool *unstopped;        /* stop, restart: not yet told to stop */
 	uint64_t *sseq;         /* ... once told: the spawn count then (the
 				   incarnation it stops) */
-	uint64_t *sreq;         /* restart: stop_reqs at request */
+	uint64_t *sreq;         /* restart: the target's reqs at request */
 	bool *superseded;       /* restart: a later stop wins, not started */
 	bool starting;          /* restart: all stopped, now started */
 	size_t nt;
@@ -76,6 +76,8 @@ struct held {
 	uint64_t grace_ns;      /* ... until then (uv_hrtime) */
 	unsigned expect, got;
 	struct buf refusals;
+	struct buf dropped;     /* start, stop, restart: targets a reload
+				   removed meanwhile, one line each */
 	struct held *prev, *next;
 };
 
@@ -503,6 +505,7 @@ static void held_free(struct held *h)
 	for (int i = 0; i < h->nhdr; i++)
 		free(h->hdrbuf[i]);
 	buf_free(&h->refusals);
+	buf_free(&h->dropped);
 	free(h->nats_reply);
 	free(h);
 }
@@ -667,8 +670,11 @@ static bool lifecycle_stop_order(struct held *h)
 		h->starting = true;
 		for (size_t i = 0; i < h->nt && !d.shutting_down; i++) {
 			struct lsn *l = h->t[i];
-			/* A stop asked for after this restart wins. */
-			if (l->stop_reqs != h->sreq[i]) {
+			if (l->removed)
+				continue; /* dropped once it is gone */
+			/* A later start or stop wins: the stop leaves it
+			 * stopped, the start has started it already. */
+			if (l->reqs != h->sreq[i] && l->last_req_stop) {
 				h->superseded[i] = h->done0[i] = true;
 				continue;
 			}
@@ -701,6 +707,10 @@ static int eval_lifecycle(struct held *h, struct buf *out, struct buf *err)
 			if (lst_is_live(&l->m))
 				buf_printf(out, "%s: stopped, and started again "
 						"by a later request\n",
+					   l->conf->name);
+			else if (l->m.want) /* waiting, or backing off */
+				buf_printf(out, "%s: stopped; a later request "
+						"starts it again\n",
 					   l->conf->name);
 			continue;
 		}
@@ -904,6 +914,8 @@ void cmd_evaluate(void)
 			break;
 		default:
 			code = eval_lifecycle(h, &out, &err);
+			if (code >= 0 && h->dropped.len)
+				buf_add(&out, h->dropped.p, h->dropped.len);
 			break;
 		}
 		if (code >= 0)
@@ -1061,7 +1073,29 @@ void cmd_on_gone(struct ctl_client *c, void *arg)
 	}
 }
 
-/* L is about to be freed: answer every held request that targets it. */
+/* Take target I out of lifecycle request H. */
+static void held_drop(struct held *h, size_t i)
+{
+	size_t n = h->nt - i - 1;
+#define DROP(a) \
+	do { \
+		if (a) \
+			memmove(&(a)[i], &(a)[i + 1], n * sizeof(*(a))); \
+	} while (0)
+	DROP(h->t);
+	DROP(h->seq);
+	DROP(h->eseq);
+	DROP(h->done0);
+	DROP(h->unstopped);
+	DROP(h->sseq);
+	DROP(h->sreq);
+	DROP(h->superseded);
+#undef DROP
+	h->nt--;
+}
+
+/* L is about to be freed: a start, stop or restart that targets it goes
+ * on without it (and says so); any other held request is answered. */
 void cmd_forget(struct lsn *l)
 {
 	struct held *h = held_head, *next;
@@ -1070,11 +1104,19 @@ void cmd_forget(struct lsn *l)
 		for (size_t i = 0; i < h->nt; i++) {
 			if (h->t[i] != l)
 				continue;
+			if (h->verb == CTL_START || h->verb == CTL_STOP ||
+			    h->verb == CTL_RESTART) {
+				/* The others go on without it. */
+				buf_printf(&h->dropped, "%s: removed by a "
+					   "reload\n", l->conf->name);
+				held_drop(h, i);
+				daemon_mark_dirty();
+				break;
+			}
 			struct buf err = { 0 };
 			buf_printf(&err, "%s: removed by a reload\n",
 				   l->conf->name);
-			held_reply(h, h->verb == CTL_STOP ? CTL_OK : CTL_CANNOT,
-				   NULL, &err);
+			held_reply(h, CTL_CANNOT, NULL, &err);
 			buf_free(&err);
 			break;
 		}
@@ -1280,15 +1322,19 @@ static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
 				      l->m.state != LST_STOPPING;
 			if (!h->done0[i])
 				log_info("%s: start requested", l->conf->name);
+			l->reqs++; /* a restart under way counts it its own */
+			l->last_req_stop = false;
 			lsn_event(l, EV_START, NULL);
 			break;
 		default: /* stop, restart: in order (lifecycle_stop_order) */
-			if (cmd->verb == CTL_RESTART)
+			if (cmd->verb == CTL_RESTART) {
 				log_info("%s: restart requested",
 					 l->conf->name);
-			else
-				l->stop_reqs++; /* a restart under way yields */
-			h->sreq[i] = l->stop_reqs;
+			} else {
+				l->reqs++; /* a restart under way yields */
+				l->last_req_stop = true;
+			}
+			h->sreq[i] = l->reqs;
 			h->unstopped[i] = true;
 			break;
 		}

@@ -37,7 +37,8 @@ struct lsn {
 	bool exec_failed;            /* ... or reported a spawn error */
 	uint64_t exec_seq;           /* exec confirmations so far */
 	uint64_t spawnerr_seq;       /* spawn errors so far */
-	uint64_t stop_reqs;          /* stop commands so far (the operator's) */
+	uint64_t reqs;               /* start and stop commands so far */
+	bool last_req_stop;          /* ... the latest was a stop */
 	char spawn_err[160];         /* text of the last spawn error */
 	uint64_t ping_id;            /* outstanding ping, 0 when none */
 	uint64_t ping_sent;          /* when it was sent (ms) */

@@ -7,7 +7,10 @@
 #    stopped, which the start had begun again, and never started a);
 #  - two restarts of a at once: both return, a runs;
 #  - restart slow, and a stop slow during the stop: the later stop wins:
-#    slow stays stopped, and the restart says so.
+#    slow stays stopped, and the restart says so;
+#  - restart slow, then stop slow and start slow during it: the start wins;
+#  - restart a slow, and a reload that removes slow meanwhile: the restart
+#    goes on with a (it used to give up with 5, leaving a stopped).
 . "$(dirname "$0")/life-lib.sh"
 nv_setup
 nats_start
@@ -71,6 +74,40 @@ grep -q '^slow: stopped, and not started again: a later request stopped it' "$NV
 	fail "restart did not say that slow stays stopped: $(cat "$NV_DIR/restart4.out")"
 assert_eq stopped "$(listener_state slow)" "slow's state after the stop"
 assert_exit 1 nvctl is-ready slow
+
+# 4. A stop, then a start, in the middle of a restart: the start is the
+# latest and wins; the restart does not claim slow stays stopped.
+assert_exit 0 nvctl start slow
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" slow
+bg_ctl restart5 restart slow
+r5=$BG_PID
+wait_until 5 state_is slow stopping || fail "slow never stopping"
+bg_ctl stop5 stop slow
+s5=$BG_PID
+assert_exit 0 nvctl start slow
+bg_done "$s5" stop5
+bg_done "$r5" restart5
+grep -q 'not started again' "$NV_DIR/restart5.out" &&
+	fail "restart says slow stays stopped after a later start: $(cat "$NV_DIR/restart5.out")"
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" slow
+
+# 5. A reload that removes one of a restart's targets: the restart goes
+# on with the others and says so.
+pa=$(listener_pid a)
+bg_ctl restart6 restart a slow
+r6=$BG_PID
+wait_until 5 state_is slow stopping || fail "slow never stopping"
+nv_write_config "$NV_DIR/nv.ini" - <<EOT
+[listener:a]
+command  = $NV_LISTEN --stdout
+subjects = r.a
+EOT
+assert_exit 0 nvctl reload
+bg_done "$r6" restart6
+grep -q '^slow: removed by a reload' "$NV_DIR/restart6.out" ||
+	fail "restart did not say slow was removed: $(cat "$NV_DIR/restart6.out")"
+[[ $(listener_pid a) != "$pa" ]] || fail "a was not restarted"
+assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" a
 
 nv_daemon_stop 20 || fail "exit status $?"
 pass
