@@ -2121,6 +2121,7 @@ static void config_resolve_links(struct config_ctx *c)
 	 * make the listener look ready (instances, or two listeners, sharing
 	 * one).  Reported where the second one's ping_subject is set. */
 	struct nv_name_index pings = { 0 };
+	const struct config_ent *shared_said = NULL;
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct nv_listener_conf *a = &cfg->listeners[i];
 		if (a->ping_subject == NULL)
@@ -2150,14 +2151,17 @@ static void config_resolve_links(struct config_ctx *c)
 				sb >= 0 ? config_sect_key(c, c->ls[sb],
 							  "ping_subject")
 					: NULL;
-			if (e && e == eb) /* one line for both: [defaults] */
+			if (e && e == eb && e == shared_said)
+				; /* said once for that line */
+			else if (e && e == eb) { /* [defaults]: one line */
+				shared_said = e;
 				config_err(c, file, line,
 					   "ping_subject '%s' would be shared "
 					   "by '%s' and '%s' (and any other "
 					   "listener without its own): each "
 					   "must be pinged on its own subject",
 					   a->ping_subject, b->base, a->base);
-			else
+			} else
 				config_err(c, file, line,
 					   "ping_subject '%s' is also that of "
 					   "'%s' (%s:%d): a pong from one "

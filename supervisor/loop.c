@@ -759,8 +759,13 @@ static char **env_build(struct lsn *l, char ***owned, size_t *nowned)
 		env_set(env, &n, own_credentials(c) ? d.nats_url_env_bare
 						    : d.nats_url_env);
 	}
-	if (c->directory) /* the daemon's PWD would name the wrong one */
-		OWN("PWD=%s", c->directory);
+	if (c->directory) { /* the daemon's PWD would name the wrong one */
+		/* absolute, without . or .. (unresolved: the chdir fails) */
+		char *real = realpath(c->directory, NULL);
+		if (real)
+			OWN("PWD=%s", real);
+		free(real);
+	}
 	if (c->user) {
 		OWN("USER=%s", c->user_name ? c->user_name : c->user);
 		OWN("LOGNAME=%s", c->user_name ? c->user_name : c->user);
