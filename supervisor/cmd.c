@@ -1331,6 +1331,7 @@ static void cmd_lifecycle(struct ctl_client *c, const struct ctl_cmd *cmd)
 				log_info("%s: restart requested",
 					 l->conf->name);
 			} else {
+				log_info("%s: stop requested", l->conf->name);
 				l->reqs++; /* a restart under way yields */
 				l->last_req_stop = true;
 			}

@@ -82,8 +82,12 @@ assert_exit 0 nvctl wait-ready --timeout "$(nv_scale 10)s" slow
 bg_ctl restart5 restart slow
 r5=$BG_PID
 wait_until 5 state_is slow stopping || fail "slow never stopping"
+n=$(grep -cx 'natsvisord: slow: stop requested' "$NV_DIR/natsvisord.log")
 bg_ctl stop5 stop slow
 s5=$BG_PID
+# the start must come after the stop, not overtake it
+stop_in() { (($(grep -cx 'natsvisord: slow: stop requested' "$NV_DIR/natsvisord.log") > n)); }
+wait_until 5 stop_in || fail "the stop did not reach the daemon"
 assert_exit 0 nvctl start slow
 bg_done "$s5" stop5
 bg_done "$r5" restart5
