@@ -1925,6 +1925,7 @@ int loop_run(struct nv_config *cfg, const char *config_path, int ready_fd,
 	uv_signal_start(&sig_int, on_sigterm, SIGINT);
 	uv_signal_start(&sig_hup, on_sighup, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
+	spawn_signals_changed(); /* (set once: none changes later) */
 
 	if (cfg->control_socket) {
 		snprintf(sockpath, sizeof(sockpath), "%s", cfg->control_socket);

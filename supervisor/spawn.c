@@ -303,7 +303,8 @@ static void spawn_prep_limits(const struct spawn_req *req,
 			p->close_bound = INT_MAX;
 		want = req->limit_nofile >= 0 ? (uint64_t)req->limit_nofile
 					      : req->nofile_soft;
-		if (req->limit_nofile >= 0 || req->nofile_soft > 0) {
+		if ((req->limit_nofile >= 0 || req->nofile_soft > 0) &&
+		    spawn_rlim(want) != cur.rlim_cur) { /* (else: as it is) */
 			p->set_nofile = true;
 			p->nofile.rlim_cur = spawn_rlim(want);
 			/* unlimited: as many as the kernel allows (it refuses
@@ -351,10 +352,22 @@ struct spawn_ksigaction {
  * disposition changes during a spawn: natsvisord sets its handlers up
  * before the first one, and the thread that would change them is the one
  * spawning (or waiting for a batch). */
+static uint64_t sig_reset_set;
+static bool sig_reset_known;
+
+void spawn_signals_changed(void)
+{
+	sig_reset_known = false;
+}
+
+/* The answer is kept until spawn_signals_changed(): 64 system calls a
+ * spawn were a fifth of the daemon's part of a restart. */
 static uint64_t spawn_sig_reset(void)
 {
 	uint64_t set = 0;
 
+	if (sig_reset_known)
+		return sig_reset_set;
 	for (int sig = 1; sig <= SPAWN_NSIG; sig++) {
 		struct spawn_ksigaction old;
 		if (syscall(SYS_rt_sigaction, sig, NULL, &old,
@@ -362,6 +375,8 @@ static uint64_t spawn_sig_reset(void)
 		    old.handler != SIG_DFL)
 			set |= 1ULL << (sig - 1);
 	}
+	sig_reset_set = set;
+	sig_reset_known = true;
 	return set;
 }
 

@@ -52,6 +52,10 @@ struct spawn_child {
 	int errpipe; /* read end of the exec-error pipe, O_NONBLOCK|O_CLOEXEC */
 };
 
+/* The process's signal dispositions changed: the next spawn asks which
+ * to reset in the child again (it keeps the answer until then). */
+void spawn_signals_changed(void);
+
 /* Fork and exec. Returns 0 and fills CHILD, or -1 with errno set (fork or
  * pipe failure, or ENOENT/EACCES from spawn_resolve when PATH holds no
  * such program: nothing was started).  The child is the leader of its own

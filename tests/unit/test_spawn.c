@@ -182,6 +182,7 @@ static void test_hygiene(void)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGUSR2, on_usr2);
 	signal(SIGRTMIN + 1, SIG_IGN);
+	spawn_signals_changed();
 	raw_ignore(32, true);
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
@@ -229,6 +230,7 @@ static void test_hygiene(void)
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGUSR2, SIG_DFL);
 	signal(SIGRTMIN + 1, SIG_DFL);
+	spawn_signals_changed();
 	raw_ignore(32, false);
 }
 
@@ -504,9 +506,11 @@ static void test_batch(void)
 	/* The batch asks for the dispositions to reset once, for all. */
 	signal(SIGPIPE, SIG_IGN);
 	raw_ignore(33, true);
+	spawn_signals_changed();
 	spawn_batch(reqs, children, errs, N);
 	signal(SIGPIPE, SIG_DFL);
 	raw_ignore(33, false);
+	spawn_signals_changed();
 	for (i = 0; i < N; i++) {
 		char out[256], want[128];
 		enum spawn_stage stage;
