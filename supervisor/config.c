@@ -2077,6 +2077,21 @@ static bool config_cycle_dfs(struct config_ctx *c, int v, int *color,
 	return found;
 }
 
+/* Where KEY of listener L is set, for a message: the entry in L's
+ * section (or NULL), *FILE and *LINE that entry's place, or the section
+ * header's when the key is not in the section itself. */
+static struct config_ent *key_place(struct config_ctx *c,
+				    const struct nv_listener_conf *l,
+				    const char *key, int *file, int *line)
+{
+	int si = nidx_get(&c->sects, l->base);
+	struct config_ent *e =
+		si >= 0 ? config_sect_key(c, c->ls[si], key) : NULL;
+	*file = e ? e->file : config_file_index(c, l->where.file);
+	*line = e ? e->line : l->where.line;
+	return e;
+}
+
 /* Cross-listener checks: unique names, requires targets and cycles. */
 static void config_resolve_links(struct config_ctx *c)
 {
@@ -2132,12 +2147,9 @@ static void config_resolve_links(struct config_ctx *c)
 			continue;
 		}
 		const struct nv_listener_conf *b = &cfg->listeners[j];
-		int si = nidx_get(&c->sects, a->base);
+		int file, line, fb, lb;
 		struct config_ent *e =
-			si >= 0 ? config_sect_key(c, c->ls[si], "ping_subject")
-				: NULL;
-		int file = e ? e->file : config_file_index(c, a->where.file);
-		int line = e ? e->line : a->where.line;
+			key_place(c, a, "ping_subject", &file, &line);
 		if (strcmp(a->base, b->base) == 0)
 			config_err(c, file, line,
 				   "ping_subject '%s' would be shared by the %d "
@@ -2146,11 +2158,8 @@ static void config_resolve_links(struct config_ctx *c)
 				   a->ping_subject, a->ninstances, a->base);
 		else {
 			/* the other one's ping_subject line, as for A */
-			int sb = nidx_get(&c->sects, b->base);
 			struct config_ent *eb =
-				sb >= 0 ? config_sect_key(c, c->ls[sb],
-							  "ping_subject")
-					: NULL;
+				key_place(c, b, "ping_subject", &fb, &lb);
 			if (e && e == eb && e == shared_said)
 				; /* said once for that line */
 			else if (e && e == eb) { /* [defaults]: one line */
@@ -2167,9 +2176,7 @@ static void config_resolve_links(struct config_ctx *c)
 					   "'%s' (%s:%d): a pong from one "
 					   "would make the other look ready",
 					   a->ping_subject, b->base,
-					   eb ? c->cfg->files[eb->file]
-					      : b->where.file,
-					   eb ? eb->line : b->where.line);
+					   c->cfg->files[fb], lb);
 		}
 	}
 	nidx_free(&pings);
@@ -2192,22 +2199,17 @@ static void config_resolve_links(struct config_ctx *c)
 				k++;
 			if (k == b->nsubjects)
 				continue;
-			int si = nidx_get(&c->sects, a->base);
-			int sb = nidx_get(&c->sects, b->base);
-			struct config_ent *e = si >= 0 ?
-				config_sect_key(c, c->ls[si], "ping_subject") : NULL;
-			struct config_ent *eb = sb >= 0 ?
-				config_sect_key(c, c->ls[sb], "subjects") : NULL;
+			int file, line, fb, lb;
 			bool own = strcmp(a->base, b->base) == 0;
-			config_err(c, e ? e->file : config_file_index(c, a->where.file),
-				   e ? e->line : a->where.line,
+			key_place(c, a, "ping_subject", &file, &line);
+			key_place(c, b, "subjects", &fb, &lb);
+			config_err(c, file, line,
 				   "ping_subject '%s' is covered by '%s', %s%s%s "
 				   "(%s:%d): the pings would arrive as messages",
 				   a->ping_subject, b->subjects[k],
 				   own ? "one of its own subjects" : "a subject of '",
 				   own ? "" : b->base, own ? "" : "'",
-				   eb ? c->cfg->files[eb->file] : b->where.file,
-				   eb ? eb->line : b->where.line);
+				   c->cfg->files[fb], lb);
 			break;
 		}
 	}
@@ -2233,11 +2235,9 @@ static void config_resolve_links(struct config_ctx *c)
 			r++;
 		if (r == sizeof reserved / sizeof *reserved)
 			continue;
-		int si = nidx_get(&c->sects, a->base);
-		struct config_ent *e = si >= 0 ?
-			config_sect_key(c, c->ls[si], "ping_subject") : NULL;
-		config_err(c, e ? e->file : config_file_index(c, a->where.file),
-			   e ? e->line : a->where.line,
+		int file, line;
+		key_place(c, a, "ping_subject", &file, &line);
+		config_err(c, file, line,
 			   "ping_subject '%s' is under %s>, where others "
 			   "than the listener answer (natsvisord, the "
 			   "server, JetStream, requesters): their replies "
@@ -2267,11 +2267,9 @@ static void config_resolve_links(struct config_ctx *c)
 			}
 			if (a == NULL)
 				continue;
-			int sb = nidx_get(&c->sects, b->base);
-			struct config_ent *eb = sb >= 0 ?
-				config_sect_key(c, c->ls[sb], "subjects") : NULL;
-			config_err(c, eb ? eb->file : config_file_index(c, b->where.file),
-				   eb ? eb->line : b->where.line,
+			int fb, lb;
+			key_place(c, b, "subjects", &fb, &lb);
+			config_err(c, fb, lb,
 				   "subjects: '%s' covers the ping subjects "
 				   "natsvisord makes up for '%s' (under "
 				   "_NATSVISOR.>): the pings would arrive as "
