@@ -623,11 +623,6 @@ static int eval_wait_ready(struct held *h, struct buf *err)
 	return code;
 }
 
-/* stop, restart: tell each target to stop once no other target that
- * requires it, directly or through listeners not named, is still running
- * (dependents first, as at shutdown); a
- * restart starts them all once all have stopped (requirements first:
- * requires holds a dependent back).  True while that is not done. */
 /* Is target I still up for H: not yet told to stop, or the incarnation it
  * stopped still there (one that a later request started does not count:
  * waiting for it would wait for ever)? */
@@ -638,6 +633,11 @@ static bool held_still_up(const struct held *h, size_t i)
 	       (lst_is_live(&l->m) && l->m.spawns == h->sseq[i]);
 }
 
+/* stop, restart: tell each target to stop once no other target that
+ * requires it, directly or through listeners not named, is still running
+ * (dependents first, as at shutdown); a restart starts them all once all
+ * have stopped (requirements first: requires holds a dependent back).
+ * True while that is not done. */
 static bool lifecycle_stop_order(struct held *h)
 {
 	bool told;
