@@ -119,7 +119,7 @@ int main(int argc, char **argv, char **envp)
 	};
 	const char *path = SYSCONFDIR "/natsvisor.ini";
 	const char *pidpath = NULL;
-	bool check = false, daemon = false;
+	bool check = false, daemon = false, version = false;
 	int verbose = 0, ready_fd = -1, c;
 
 	notify_title_init(argc, argv);
@@ -162,8 +162,8 @@ int main(int argc, char **argv, char **envp)
 			verbose++;
 			break;
 		case 'V':
-			printf("natsvisord %s\n", PACKAGE_VERSION);
-			return 0;
+			version = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -177,6 +177,10 @@ int main(int argc, char **argv, char **envp)
 			argv[optind]);
 		usage(stderr);
 		return 1;
+	}
+	if (version) { /* (after the arguments are checked, as for --help) */
+		printf("natsvisord %s\n", PACKAGE_VERSION);
+		return 0;
 	}
 	if (check)
 		return config_check_main(path, verbose);

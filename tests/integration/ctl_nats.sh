@@ -43,6 +43,10 @@ nctl() { # URL-LIST ARGS...
 assert_exit 2 "$NV_CTL" --instance "$ID" is-ready a
 assert_exit 2 "$NV_CTL" -s "$NV_SOCK" --nats "$NATS_URL" is-ready a
 assert_exit 2 "$NV_CTL" --version extra
+# natsvisord too: an argument beside --version is a usage error (exit 1).
+assert_exit 1 "$NV_DAEMON" --version extra
+grep -q "unexpected argument 'extra'" <<<"$NV_OUT" || fail "natsvisord --version extra: $NV_OUT"
+assert_exit 0 "$NV_DAEMON" --version
 # A credentials file that cannot be read is named (nats.c says "Error").
 NATS_CREDS=$NV_DIR/no.creds assert_exit 3 nctl "$NATS_URL" is-ready a
 [[ $NV_OUT == *"NATS_CREDS '$NV_DIR/no.creds': No such file"* ]] ||
