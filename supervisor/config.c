@@ -2077,6 +2077,14 @@ static bool config_cycle_dfs(struct config_ctx *c, int v, int *color,
 	return found;
 }
 
+/* Is listener I of CFG a later instance of the section before it (the
+ * checks made once per section skip those)? */
+static bool later_instance(const struct nv_config *cfg, size_t i)
+{
+	return i > 0 &&
+	       strcmp(cfg->listeners[i - 1].base, cfg->listeners[i].base) == 0;
+}
+
 /* Where KEY of listener L is set, for a message: the entry in L's
  * section (or NULL), *FILE and *LINE that entry's place, or the section
  * header's when the key is not in the section itself. */
@@ -2185,14 +2193,12 @@ static void config_resolve_links(struct config_ctx *c)
 	 * not per instance. */
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct nv_listener_conf *a = &cfg->listeners[i];
-		if (a->ping_subject == NULL ||
-		    (i > 0 && strcmp(cfg->listeners[i - 1].base, a->base) == 0))
+		if (a->ping_subject == NULL || later_instance(cfg, i))
 			continue;
 		for (size_t j = 0; j < cfg->nlisteners; j++) {
 			const struct nv_listener_conf *b = &cfg->listeners[j];
 			size_t k = 0;
-			if (j > 0 && strcmp(cfg->listeners[j - 1].base,
-					    b->base) == 0)
+			if (later_instance(cfg, j))
 				continue;
 			while (k < b->nsubjects &&
 			       !subject_matches(b->subjects[k], a->ping_subject))
@@ -2226,8 +2232,7 @@ static void config_resolve_links(struct config_ctx *c)
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct nv_listener_conf *a = &cfg->listeners[i];
 		size_t r = 0;
-		if (a->ping_subject == NULL ||
-		    (i > 0 && strcmp(cfg->listeners[i - 1].base, a->base) == 0))
+		if (a->ping_subject == NULL || later_instance(cfg, i))
 			continue;
 		while (r < sizeof reserved / sizeof *reserved &&
 		       strncmp(a->ping_subject, reserved[r],
@@ -2250,7 +2255,7 @@ static void config_resolve_links(struct config_ctx *c)
 	 * error, once per section. */
 	for (size_t j = 0; j < cfg->nlisteners; j++) {
 		const struct nv_listener_conf *b = &cfg->listeners[j];
-		if (j > 0 && strcmp(cfg->listeners[j - 1].base, b->base) == 0)
+		if (later_instance(cfg, j))
 			continue;
 		for (size_t k = 0; k < b->nsubjects; k++) {
 			const struct nv_listener_conf *a = NULL;
